@@ -1,0 +1,47 @@
+#include "model/model_io.h"
+
+#include <torch/torch.h>
+
+#include "model/layout.h"
+#include "util/error.h"
+
+namespace openba {
+
+OpenBAModel load_model(const Checkpoint& checkpoint, const torch::Device& device,
+                       torch::ScalarType compute_dtype) {
+  OpenBAModel model(checkpoint.config());
+  model->to(device, compute_dtype);
+  torch::NoGradGuard no_grad;
+  if (!checkpoint.lm_head_is_tied()) model->untie_lm_head();
+  auto params = model->named_parameters(true);
+  for (const TensorSpec& spec : openba_tensor_specs(checkpoint.config())) {
+    if (spec.name == kLmHeadWeightName && model->lm_head_tied()) continue;
+    torch::Tensor* param = params.find(spec.name);
+    if (!param) throw Error("model has no parameter '" + spec.name + "'");
+    param->copy_(checkpoint.tensor(spec.name));
+  }
+  return model;
+}
+
+std::string save_model(OpenBAModelImpl& model, const std::string& out_dir, DType storage_dtype,
+                       const WriterOptions& options, const std::vector<std::string>& extra_files) {
+  ModelConfig config = model.config;
+  config.dtype = storage_dtype;
+  WriterOptions with_tie = options;
+  if (model.lm_head_tied()) with_tie.metadata[kTiedMetadataKey] = "tied";
+  CheckpointWriter writer(out_dir, config, with_tie);
+  std::vector<PlannedTensor> plan;
+  const auto specs = openba_tensor_specs(config);
+  for (const TensorSpec& spec : specs) plan.push_back({spec.name, spec.shape});
+  writer.plan(plan);
+  auto params = model.named_parameters(true);
+  for (const TensorSpec& spec : specs) {
+    torch::Tensor* param = params.find(spec.name);
+    if (!param) throw Error("model has no parameter '" + spec.name + "'");
+    writer.write(spec.name, *param);
+  }
+  for (const std::string& file : extra_files) writer.copy_file(file);
+  return writer.commit();
+}
+
+}  // namespace openba

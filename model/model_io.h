@@ -1,0 +1,26 @@
+// Moving whole models between checkpoint directories and memory.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "model/checkpoint.h"
+#include "model/checkpoint_writer.h"
+#include "model/openba_model.h"
+
+namespace openba {
+
+// Builds the model described by the checkpoint and copies every tensor in,
+// converted to `compute_dtype` on `device`. lm_head stays tied to the
+// embedding unless the checkpoint stores different values for it.
+OpenBAModel load_model(const Checkpoint& checkpoint, const torch::Device& device = torch::kCPU,
+                       torch::ScalarType compute_dtype = torch::kFloat);
+
+// Writes the model as a checkpoint directory with weights in `storage_dtype`
+// (both shared_embedding.weight and lm_head.weight are written, as in the
+// released files). `extra_files` (tokenizer files) are copied in.
+std::string save_model(OpenBAModelImpl& model, const std::string& out_dir, DType storage_dtype,
+                       const WriterOptions& options,
+                       const std::vector<std::string>& extra_files = {});
+
+}  // namespace openba

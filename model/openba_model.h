@@ -1,0 +1,147 @@
+// The OpenBA encoder-decoder in LibTorch (shared/reference/openba.md §1).
+//
+//   encoder block:  x += SelfAttn(LN(x));                       x += MLP(LN(x))
+//   decoder block:  x += SelfAttn(LN(x)); x += CrossAttn(LN(x), enc); x += MLP(LN(x))
+//   each stack ends with a final LayerNorm; logits = lm_head(dec) (+ bias).
+//
+// Pre-LN LayerNorm with bias (eps 1e-5). Rotary embedding (rotate-half over
+// the full head width, base 10000) on self-attention only. Fused qkv rows
+// interleaved per head [q_h; k_h; v_h]; cross-attention kv interleaved per
+// head [k_h; v_h]. SwiGLU MLP: fc_in rows = [gate; up], out = fc_out(silu(gate)*up).
+// Scores scaled by 1/sqrt(kv_channels), masked with -10000, softmax in fp32.
+// The input embedding and lm_head weight are one tensor unless a checkpoint
+// stores them differently. Module and parameter names are OpenBA's HF names,
+// so named_parameters() are checkpoint keys.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+#include "model/config.h"
+
+namespace openba {
+
+// Rotary tables for positions [0, length): cos and sin, each [length, kv_channels]
+// laid out as [half, half] for rotate-half.
+struct RotaryTables {
+  torch::Tensor cos;
+  torch::Tensor sin;
+};
+RotaryTables make_rotary_tables(int64_t length, int64_t kv_channels, double base,
+                                const torch::Device& device);
+
+struct SelfAttentionImpl : torch::nn::Module {
+  SelfAttentionImpl(const ModelConfig& config);
+  // x: [B, T, d]; mask: bool, true = hidden, broadcastable to [B, H, T, T].
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask,
+                        const RotaryTables& rope);
+  int64_t heads, kv_channels;
+  double dropout;
+  torch::nn::Linear qkv{nullptr}, o{nullptr};
+};
+TORCH_MODULE(SelfAttention);
+
+struct CrossAttentionImpl : torch::nn::Module {
+  CrossAttentionImpl(const ModelConfig& config);
+  // x: [B, Td, d]; memory: [B, Te, d]; mask: bool [B, 1, 1, Te], true = hidden.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory,
+                        const torch::Tensor& mask);
+  int64_t heads, kv_channels;
+  double dropout;
+  torch::nn::Linear q{nullptr}, kv{nullptr}, o{nullptr};
+};
+TORCH_MODULE(CrossAttention);
+
+struct SwiGluMlpImpl : torch::nn::Module {
+  SwiGluMlpImpl(const ModelConfig& config);
+  torch::Tensor forward(const torch::Tensor& x);
+  int64_t ffn_hidden;
+  torch::nn::Linear fc_in{nullptr}, fc_out{nullptr};
+};
+TORCH_MODULE(SwiGluMlp);
+
+struct BlockImpl : torch::nn::Module {
+  BlockImpl(const ModelConfig& config, bool is_decoder);
+  // memory/memory_mask only for decoder blocks.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& self_mask,
+                        const RotaryTables& rope, const torch::Tensor& memory = {},
+                        const torch::Tensor& memory_mask = {});
+  bool is_decoder;
+  double dropout;
+  torch::nn::LayerNorm input_layernorm{nullptr}, post_attn_layernorm{nullptr},
+      post_inter_attn_layernorm{nullptr};
+  SelfAttention self_attn{nullptr};
+  CrossAttention inter_attn{nullptr};
+  SwiGluMlp mlp{nullptr};
+};
+TORCH_MODULE(Block);
+
+struct StackImpl : torch::nn::Module {
+  StackImpl(const ModelConfig& config, bool is_decoder);
+  torch::nn::ModuleList block{nullptr};
+  torch::nn::LayerNorm final_layernorm{nullptr};
+  bool is_decoder;
+  int64_t size() const { return static_cast<int64_t>(block->size()); }
+  Block layer(int64_t i) const { return block->ptr<BlockImpl>(i); }
+};
+TORCH_MODULE(Stack);
+
+// One batch of the seq2seq task. Masks are 1 for real tokens, 0 for padding.
+struct Seq2SeqBatch {
+  torch::Tensor input_ids;       // [B, Te] int64
+  torch::Tensor attention_mask;  // [B, Te]
+  torch::Tensor labels;          // [B, Td] int64, -100 = ignored
+  torch::Tensor decoder_input_ids;       // [B, Td]: shift_right(labels)
+  torch::Tensor decoder_attention_mask;  // [B, Td] or undefined (all real)
+};
+
+// [start] + labels[:-1], with -100 replaced by pad (the reference's _shift_right).
+torch::Tensor shift_right(const torch::Tensor& labels, int64_t decoder_start_token_id,
+                          int64_t pad_token_id);
+
+// lm_head: logits = x W^T + b, built around a given weight tensor so that
+// it can be the embedding's own tensor (tied) or a separate one.
+struct OutputProjectionImpl : torch::nn::Module {
+  OutputProjectionImpl(torch::Tensor weight_tensor, torch::Tensor bias_tensor);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(OutputProjection);
+
+struct OpenBAModelImpl : torch::nn::Module {
+  explicit OpenBAModelImpl(const ModelConfig& config);
+
+  // Encoder final hidden states [B, Te, d].
+  torch::Tensor encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
+  // Decoder final hidden states [B, Td, d] (before lm_head).
+  torch::Tensor decode(const torch::Tensor& decoder_input_ids,
+                       const torch::Tensor& decoder_attention_mask,
+                       const torch::Tensor& encoder_states,
+                       const torch::Tensor& encoder_attention_mask);
+  // Logits [B, Td, V] in fp32 from decoder hidden states.
+  torch::Tensor project(const torch::Tensor& decoder_states);
+  // encode + decode + project.
+  torch::Tensor forward(const Seq2SeqBatch& batch);
+
+  // Makes lm_head.weight a separate copy of the embedding (a checkpoint that
+  // stores different values), or ties it back.
+  void untie_lm_head();
+  void tie_lm_head();
+  bool lm_head_tied() const;
+
+  ModelConfig config;
+  torch::nn::Embedding shared_embedding{nullptr};
+  Stack encoder{nullptr}, decoder{nullptr};
+  OutputProjection lm_head{nullptr};
+};
+TORCH_MODULE(OpenBAModel);
+
+// Parameters by checkpoint name, each distinct tensor once (the tied
+// lm_head.weight is reported only under shared_embedding.weight).
+std::vector<std::pair<std::string, torch::Tensor>> unique_named_parameters(OpenBAModelImpl& model);
+
+
+}  // namespace openba

@@ -1,0 +1,67 @@
+// openba-init: a randomly initialized OpenBA checkpoint directory from a
+// model config, streamed to disk one tensor at a time (so even the 15B
+// config initializes in bounded memory).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <torch/torch.h>
+
+#include "model/checkpoint.h"
+#include "model/checkpoint_writer.h"
+#include "model/config.h"
+#include "model/init.h"
+#include "model/layout.h"
+#include "tools/tool_common.h"
+#include "util/format.h"
+#include "util/progress.h"
+
+int main(int argc, char** argv) {
+  return openba::run_tool("openba-init", [&] {
+    CLI::App app{"Write a randomly initialized OpenBA checkpoint directory."};
+    std::string config_path, out_dir, dtype_flag, shard_size = "5GB", init = "megatron";
+    uint64_t seed = 0;
+    bool force = false, quiet = false;
+    int threads = 0;
+    app.add_option("--config", config_path, "model config YAML (configs/models/*.yaml)")->required();
+    app.add_option("--out", out_dir, "output checkpoint directory")->required();
+    app.add_option("--seed", seed, "random seed (default 0)");
+    app.add_option("--dtype", dtype_flag, "storage dtype: f32, bf16 or f16 (default: the config's)");
+    app.add_option("--init", init,
+                   "megatron (default: N(0, 0.02) as OpenBA's pretraining) or hf (the HF _init_weights)");
+    app.add_option("--shard-size", shard_size, "maximum bytes per safetensors shard (default 5GB)");
+    app.add_option("--threads", threads, "CPU threads (default: all cores)");
+    app.add_flag("--force", force, "replace OUT if it exists");
+    app.add_flag("--quiet", quiet, "no progress output");
+    app.parse(argc, argv);
+    openba::configure_threads(threads);
+
+    const openba::InitScheme scheme = openba::parse_init_scheme(init, "--init");
+    openba::ModelConfig config = openba::load_model_config_yaml(config_path);
+    if (!dtype_flag.empty()) config.dtype = openba::parse_float_dtype_flag(dtype_flag, "--dtype");
+    openba::WriterOptions options;
+    options.max_shard_bytes = openba::parse_byte_size(shard_size, "--shard-size");
+    options.overwrite = force;
+    options.metadata[openba::kTiedMetadataKey] = "tied";  // lm_head.weight is the embedding
+
+    openba::CheckpointWriter writer(out_dir, config, options);
+    const auto specs = openba::openba_tensor_specs(config);
+    std::vector<openba::PlannedTensor> plan;
+    uint64_t total = 0;
+    for (const auto& spec : specs) {
+      plan.push_back({spec.name, spec.shape});
+      total += static_cast<uint64_t>(spec.numel()) * openba::dtype_size(config.dtype);
+    }
+    writer.plan(plan);
+    openba::Progress progress("init", total, "bytes", !quiet);
+    for (const auto& spec : specs) {
+      writer.write(spec.name, openba::initial_tensor(spec, config, seed, scheme));
+      progress.advance(static_cast<uint64_t>(spec.numel()) * openba::dtype_size(config.dtype));
+    }
+    const std::string path = writer.commit();
+    progress.finish();
+    const auto params = openba::count_parameters(config);
+    std::printf("wrote %s: %s parameters (%s), %s, %s\n", path.c_str(),
+                openba::human_count(params.total).c_str(), config.summary().c_str(),
+                openba::dtype_name(config.dtype), openba::human_bytes(writer.bytes_written()).c_str());
+    return 0;
+  });
+}

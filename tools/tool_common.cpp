@@ -1,0 +1,66 @@
+#include "tools/tool_common.h"
+
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <CLI/CLI.hpp>
+#include <cctype>
+#include <cstdio>
+#include <thread>
+
+#include "util/error.h"
+
+namespace openba {
+
+int run_tool(const char* tool, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const CLI::ParseError& e) {
+    // CLI11 reports --help through this path too (exit code 0).
+    if (e.get_exit_code() == 0) return 0;
+    std::fprintf(stderr, "%s: error: %s\n", tool, e.what());
+    return 2;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "%s: error: %s\n", tool, e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "%s: error: %s\n", tool, e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: error: %s\n", tool, e.what());
+    return 1;
+  }
+}
+
+void configure_threads(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+}
+
+uint64_t parse_byte_size(const std::string& text, const std::string& flag) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  if (i == 0) throw Error(flag + ": '" + text + "' is not a size (e.g. 5GB, 500MB)");
+  double value = 0;
+  try {
+    value = std::stod(text.substr(0, i));
+  } catch (...) {
+    throw Error(flag + ": '" + text + "' is not a size");
+  }
+  std::string unit = text.substr(i);
+  for (auto& ch : unit) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  double scale = 1;
+  if (unit == "" || unit == "B") scale = 1;
+  else if (unit == "KB") scale = 1e3;
+  else if (unit == "MB") scale = 1e6;
+  else if (unit == "GB") scale = 1e9;
+  else if (unit == "KIB") scale = 1024.0;
+  else if (unit == "MIB") scale = 1024.0 * 1024;
+  else if (unit == "GIB") scale = 1024.0 * 1024 * 1024;
+  else throw Error(flag + ": unknown unit in '" + text + "' (use B, KB, MB, GB, KiB, MiB, GiB)");
+  const double bytes = value * scale;
+  if (!(bytes >= 1)) throw Error(flag + ": size must be at least 1 byte");
+  return static_cast<uint64_t>(bytes);
+}
+
+}  // namespace openba

@@ -104,10 +104,12 @@ Checkpoint Checkpoint::open(const std::string& dir) {
   WeightFiles weights = find_weight_files(dir);
   ck.format_ = weights.format;
   for (const std::string& name : weights.files) {
-    const std::string path = (fs::path(dir) / name).string();
-    if (!fs::is_regular_file(path)) {
+    if (!fs::is_regular_file(fs::path(dir) / name)) {
       throw Error(weights.index_path + ": lists shard '" + name + "' which does not exist");
     }
+  }
+  for (const std::string& name : weights.files) {
+    const std::string path = (fs::path(dir) / name).string();
     auto file = MappedFile::open(path);
     CheckpointShard shard;
     std::vector<TensorRecord> records;

@@ -21,7 +21,8 @@ torch::nn::LayerNorm make_norm(const ModelConfig& c) {
       torch::nn::LayerNormOptions({c.d_model}).eps(c.layernorm_eps).elementwise_affine(true));
 }
 
-// x: [B, T, H, kv] -> x * cos + rotate_half(x) * sin, tables [T, kv].
+}  // namespace
+
 torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTables& rope) {
   const int64_t half = x.size(-1) / 2;
   const int64_t t = x.size(1);
@@ -32,6 +33,8 @@ torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTables& rope) {
   auto rotated = torch::cat({-x2, x1}, -1);
   return x * cos + rotated * sin;
 }
+
+namespace {
 
 // q, k, v: [B, H, Tq|Tk, kv]; mask bool broadcastable to [B, H, Tq, Tk].
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,

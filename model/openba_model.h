@@ -32,6 +32,8 @@ struct RotaryTables {
 };
 RotaryTables make_rotary_tables(int64_t length, int64_t kv_channels, double base,
                                 const torch::Device& device);
+// x: [B, T, H, kv] -> x * cos + rotate_half(x) * sin at positions [0, T).
+torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTables& rope);
 
 struct SelfAttentionImpl : torch::nn::Module {
   SelfAttentionImpl(const ModelConfig& config);

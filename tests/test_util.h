@@ -1,0 +1,35 @@
+// Helpers shared by the C++ tests: temporary directories and small files.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace openba::test {
+
+// A fresh directory under the system temp dir, removed on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string path() const { return path_.string(); }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void write_bytes(const std::string& path, const std::string& bytes);
+std::string read_bytes(const std::string& path);
+
+// Repository root (for fixtures and configs), from the OPENBA_SOURCE_DIR define.
+std::string source_path(const std::string& relative);
+
+// A safetensors file: 8-byte little-endian length, the header text as given,
+// then the data bytes.
+std::string safetensors_bytes(const std::string& header_json, const std::string& data);
+
+}  // namespace openba::test

@@ -1,0 +1,78 @@
+"""Shared helpers for the CLI tests: where the tools are, running them, and
+reading safetensors with an independent parser."""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BUILD_DIR = os.environ.get("OPENBA_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PYTHON_DIR = os.path.join(SOURCE_DIR, "tests", "python")
+TINY = os.path.join(SOURCE_DIR, "configs", "models", "tiny.yaml")
+sys.path.insert(0, PYTHON_DIR)
+
+
+def tool(name):
+    return os.path.join(BUILD_DIR, "tools", name)
+
+
+def run(args, expect_ok=True, timeout=600):
+    """Runs a command; returns (returncode, stdout, stderr)."""
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    if expect_ok and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def read_binary(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def safetensors_header(path):
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        return json.loads(f.read(n))
+
+
+class ToolTestCase(unittest.TestCase):
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="openba-cli-")
+        self.tmp = self._tmp.name
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def init_tiny(self, name="model", *extra):
+        out = self.path(name)
+        run([tool("openba-init"), "--config", TINY, "--out", out, "--quiet", *extra])
+        return out
+
+    def eval_data(self, vocab=8192, n=16, seed=1):
+        out = self.path(f"eval-{vocab}-{n}-{seed}.jsonl")
+        run([sys.executable, os.path.join(PYTHON_DIR, "make_eval_data.py"), out, str(vocab), str(n), str(seed)])
+        return out
+
+    def assertFails(self, args, *needles, code=1):
+        """The command exits with `code` (never a signal) and stderr names every needle."""
+        rc, _, err = run(args, expect_ok=False)
+        self.assertEqual(rc, code, f"exit {rc} for {' '.join(args)}; stderr:\n{err}")
+        for needle in needles:
+            self.assertIn(needle, err)
+        self.assertNotIn("Exception raised from", err)  # no LibTorch backtraces
+        return err

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "model/cpu_kernels.h"
 #include "util/error.h"
 
 namespace openba {
@@ -21,27 +22,22 @@ torch::nn::LayerNorm make_norm(const ModelConfig& c) {
       torch::nn::LayerNormOptions({c.d_model}).eps(c.layernorm_eps).elementwise_affine(true));
 }
 
-}  // namespace
-
-torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTables& rope) {
-  const int64_t half = x.size(-1) / 2;
-  const int64_t t = x.size(1);
-  auto cos = rope.cos.narrow(0, 0, t).unsqueeze(1);  // [T, 1, kv]
-  auto sin = rope.sin.narrow(0, 0, t).unsqueeze(1);
-  auto x1 = x.narrow(-1, 0, half);
-  auto x2 = x.narrow(-1, half, half);
-  auto rotated = torch::cat({-x2, x1}, -1);
-  return x * cos + rotated * sin;
+torch::Tensor norm(torch::nn::LayerNorm ln, const torch::Tensor& x) {
+  if (use_cpu_kernels(x)) return cpu::layer_norm(x, ln->weight, ln->bias, ln->options.eps());
+  return ln(x);
 }
 
-namespace {
+torch::Tensor linear(const torch::nn::Linear& l, const torch::Tensor& x) {
+  return torch::nn::functional::linear(x, l->weight, l->bias);
+}
 
-// q, k, v: [B, H, Tq|Tk, kv]; mask bool broadcastable to [B, H, Tq, Tk].
+// Generic path. q, k, v: [B, H, Tq|Tk, kv].
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                     const torch::Tensor& mask, double dropout, bool training) {
+                     const AttentionMask& mask, double dropout, bool training) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
   auto scores = torch::matmul(q.to(torch::kFloat), k.to(torch::kFloat).transpose(-1, -2)) * scale;
-  if (mask.defined()) scores = scores.masked_fill(mask, kMaskedScore);
+  auto hidden = mask.dense(q.size(2), k.size(2));
+  if (hidden.defined()) scores = scores.masked_fill(hidden, kMaskedScore);
   auto probs = torch::softmax(scores, -1);
   if (training && dropout > 0) probs = torch::dropout(probs, dropout, true);
   return torch::matmul(probs.to(v.scalar_type()), v);
@@ -53,6 +49,32 @@ torch::Tensor merge_heads(const torch::Tensor& x) {
 }
 
 }  // namespace
+
+bool use_cpu_kernels(const torch::Tensor& x) {
+  return !torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat;
+}
+
+torch::Tensor AttentionMask::dense(int64_t tq, int64_t tk) const {
+  torch::Tensor hidden;
+  if (key_hidden.defined()) hidden = key_hidden.view({key_hidden.size(0), 1, 1, tk});
+  if (causal) {
+    auto opts = torch::TensorOptions().dtype(torch::kBool);
+    if (key_hidden.defined()) opts = opts.device(key_hidden.device());
+    auto later = torch::ones({tq, tk}, opts).triu(1).view({1, 1, tq, tk});
+    hidden = hidden.defined() ? (hidden | later) : later;
+  }
+  return hidden;
+}
+
+AttentionMask key_padding_mask(const torch::Tensor& attention_mask, bool causal) {
+  AttentionMask mask;
+  mask.causal = causal;
+  if (attention_mask.defined()) {
+    auto hidden = attention_mask == 0;
+    if (hidden.any().item<bool>()) mask.key_hidden = hidden;
+  }
+  return mask;
+}
 
 RotaryTables make_rotary_tables(int64_t length, int64_t kv_channels, double base,
                                 const torch::Device& device) {
@@ -66,6 +88,17 @@ RotaryTables make_rotary_tables(int64_t length, int64_t kv_channels, double base
   return {torch::cat({cos, cos}, -1), torch::cat({sin, sin}, -1)};
 }
 
+torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTables& rope) {
+  const int64_t half = x.size(-1) / 2;
+  const int64_t t = x.size(1);
+  auto cos = rope.cos.narrow(0, 0, t).unsqueeze(1);  // [T, 1, kv]
+  auto sin = rope.sin.narrow(0, 0, t).unsqueeze(1);
+  auto x1 = x.narrow(-1, 0, half);
+  auto x2 = x.narrow(-1, half, half);
+  auto rotated = torch::cat({-x2, x1}, -1);
+  return x * cos + rotated * sin;
+}
+
 // --- attention ---------------------------------------------------------------
 
 SelfAttentionImpl::SelfAttentionImpl(const ModelConfig& c)
@@ -74,15 +107,23 @@ SelfAttentionImpl::SelfAttentionImpl(const ModelConfig& c)
   o = register_module("o", make_linear(c.attention_width(), c.d_model, c.add_qkv_bias));
 }
 
-torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask,
+torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const AttentionMask& mask,
                                          const RotaryTables& rope) {
   const int64_t b = x.size(0), t = x.size(1);
+  if (use_cpu_kernels(x) && (!is_training() || dropout == 0)) {
+    // The bias is added inside the split kernel (one pass fewer).
+    auto mixed = torch::matmul(x, qkv->weight.t());
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(kv_channels)));
+    auto [q, k, v] = cpu::split_qkv_rotary(mixed, qkv->bias, heads, kv_channels, rope.cos, rope.sin, scale);
+    return linear(o, cpu::attention(q, k, v, mask.key_hidden, mask.causal, 1.0));
+  }
+  auto mixed = linear(qkv, x);
   // Rows are interleaved per head: [q_h; k_h; v_h] for each head h.
-  auto mixed = qkv(x).view({b, t, heads, 3, kv_channels});
-  auto q = apply_rotary(mixed.select(3, 0), rope).transpose(1, 2);
-  auto k = apply_rotary(mixed.select(3, 1), rope).transpose(1, 2);
-  auto v = mixed.select(3, 2).transpose(1, 2);
-  return o(merge_heads(attend(q, k, v, mask, dropout, is_training())));
+  auto per_head = mixed.view({b, t, heads, 3, kv_channels});
+  auto q = apply_rotary(per_head.select(3, 0), rope).transpose(1, 2);
+  auto k = apply_rotary(per_head.select(3, 1), rope).transpose(1, 2);
+  auto v = per_head.select(3, 2).transpose(1, 2);
+  return linear(o, merge_heads(attend(q, k, v, mask, dropout, is_training())));
 }
 
 CrossAttentionImpl::CrossAttentionImpl(const ModelConfig& c)
@@ -93,14 +134,18 @@ CrossAttentionImpl::CrossAttentionImpl(const ModelConfig& c)
 }
 
 torch::Tensor CrossAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& memory,
-                                          const torch::Tensor& mask) {
+                                          const AttentionMask& mask) {
   const int64_t b = x.size(0), t = x.size(1), s = memory.size(1);
-  auto query = q(x).view({b, t, heads, kv_channels}).transpose(1, 2);
+  auto query = linear(q, x).view({b, t, heads, kv_channels}).transpose(1, 2);
   // Rows interleaved per head: [k_h; v_h].
-  auto mixed = kv(memory).view({b, s, heads, 2, kv_channels});
+  auto mixed = linear(kv, memory).view({b, s, heads, 2, kv_channels});
   auto key = mixed.select(3, 0).transpose(1, 2);
   auto value = mixed.select(3, 1).transpose(1, 2);
-  return o(merge_heads(attend(query, key, value, mask, dropout, is_training())));
+  if (use_cpu_kernels(x) && (!is_training() || dropout == 0)) {
+    const double scale = 1.0 / std::sqrt(static_cast<double>(kv_channels));
+    return linear(o, cpu::attention(query, key, value, mask.key_hidden, false, scale));
+  }
+  return linear(o, merge_heads(attend(query, key, value, mask, dropout, is_training())));
 }
 
 // --- MLP and blocks -------------------------------------------------------------
@@ -111,10 +156,11 @@ SwiGluMlpImpl::SwiGluMlpImpl(const ModelConfig& c) : ffn_hidden(c.ffn_hidden) {
 }
 
 torch::Tensor SwiGluMlpImpl::forward(const torch::Tensor& x) {
-  auto h = fc_in(x);
+  auto h = linear(fc_in, x);
+  if (use_cpu_kernels(x)) return linear(fc_out, cpu::swiglu(h, ffn_hidden));
   auto gate = h.narrow(-1, 0, ffn_hidden);
   auto up = h.narrow(-1, ffn_hidden, ffn_hidden);
-  return fc_out(torch::silu(gate) * up);
+  return linear(fc_out, torch::silu(gate) * up);
 }
 
 BlockImpl::BlockImpl(const ModelConfig& c, bool decoder)
@@ -129,9 +175,23 @@ BlockImpl::BlockImpl(const ModelConfig& c, bool decoder)
   mlp = register_module("mlp", SwiGluMlp(c));
 }
 
-torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& self_mask,
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionMask& self_mask,
                                  const RotaryTables& rope, const torch::Tensor& memory,
-                                 const torch::Tensor& memory_mask) {
+                                 const AttentionMask& memory_mask) {
+  if (use_cpu_kernels(x) && (!is_training() || dropout == 0)) {
+    // Residual adds in place on tensors this block owns (x itself is left alone).
+    auto h = self_attn(norm(input_layernorm, x), self_mask, rope);
+    cpu::add_(h, x);
+    auto normed = norm(post_attn_layernorm, h);
+    if (is_decoder) {
+      auto cross = inter_attn(normed, memory, memory_mask);
+      cpu::add_(h, cross);
+      normed = norm(post_inter_attn_layernorm, h);
+    }
+    auto mlp_out = mlp(normed);
+    cpu::add_(h, mlp_out);
+    return h;
+  }
   auto residual_dropout = [&](torch::Tensor t) {
     return (is_training() && dropout > 0) ? torch::dropout(t, dropout, true) : t;
   };
@@ -199,30 +259,24 @@ bool OpenBAModelImpl::lm_head_tied() const {
 torch::Tensor OpenBAModelImpl::encode(const torch::Tensor& input_ids,
                                       const torch::Tensor& attention_mask) {
   auto x = shared_embedding(input_ids);
-  auto mask = (attention_mask == 0).view({input_ids.size(0), 1, 1, input_ids.size(1)});
+  const AttentionMask mask = key_padding_mask(attention_mask);
   auto rope = make_rotary_tables(input_ids.size(1), config.kv_channels, config.rope_base, x.device());
   for (int64_t i = 0; i < encoder->size(); ++i) x = encoder->layer(i)->forward(x, mask, rope);
-  return encoder->final_layernorm(x);
+  return norm(encoder->final_layernorm, x);
 }
 
 torch::Tensor OpenBAModelImpl::decode(const torch::Tensor& decoder_input_ids,
                                       const torch::Tensor& decoder_attention_mask,
                                       const torch::Tensor& encoder_states,
                                       const torch::Tensor& encoder_attention_mask) {
-  const int64_t b = decoder_input_ids.size(0), t = decoder_input_ids.size(1);
   auto x = shared_embedding(decoder_input_ids);
-  auto self_mask = torch::ones({t, t}, torch::TensorOptions().dtype(torch::kBool).device(x.device()))
-                       .triu(1)
-                       .view({1, 1, t, t});
-  if (decoder_attention_mask.defined()) {
-    self_mask = self_mask | (decoder_attention_mask == 0).view({b, 1, 1, t});
-  }
-  auto memory_mask = (encoder_attention_mask == 0).view({b, 1, 1, encoder_states.size(1)});
-  auto rope = make_rotary_tables(t, config.kv_channels, config.rope_base, x.device());
+  const AttentionMask self_mask = key_padding_mask(decoder_attention_mask, /*causal=*/true);
+  const AttentionMask memory_mask = key_padding_mask(encoder_attention_mask);
+  auto rope = make_rotary_tables(decoder_input_ids.size(1), config.kv_channels, config.rope_base, x.device());
   for (int64_t i = 0; i < decoder->size(); ++i) {
     x = decoder->layer(i)->forward(x, self_mask, rope, encoder_states, memory_mask);
   }
-  return decoder->final_layernorm(x);
+  return norm(decoder->final_layernorm, x);
 }
 
 torch::Tensor OpenBAModelImpl::project(const torch::Tensor& decoder_states) {

@@ -35,11 +35,25 @@ RotaryTables make_rotary_tables(int64_t length, int64_t kv_channels, double base
 // x: [B, T, H, kv] -> x * cos + rotate_half(x) * sin at positions [0, T).
 torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTables& rope);
 
+// Which keys a query may not see: padded keys and, for the decoder's
+// self-attention, later positions. Hidden scores are set to -10000 before
+// the softmax, as in the reference.
+struct AttentionMask {
+  torch::Tensor key_hidden;  // bool [B, Tk], true = hidden; undefined when no key is hidden
+  bool causal = false;
+  // bool mask broadcastable to [B, H, Tq, Tk]; undefined when nothing is hidden.
+  torch::Tensor dense(int64_t tq, int64_t tk) const;
+};
+// From a 1/0 attention mask [B, Tk] (undefined = all real).
+AttentionMask key_padding_mask(const torch::Tensor& attention_mask, bool causal = false);
+
+// True when the fused CPU kernels apply: no autograd, CPU float32.
+bool use_cpu_kernels(const torch::Tensor& x);
+
 struct SelfAttentionImpl : torch::nn::Module {
   SelfAttentionImpl(const ModelConfig& config);
-  // x: [B, T, d]; mask: bool, true = hidden, broadcastable to [B, H, T, T].
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask,
-                        const RotaryTables& rope);
+  // x: [B, T, d].
+  torch::Tensor forward(const torch::Tensor& x, const AttentionMask& mask, const RotaryTables& rope);
   int64_t heads, kv_channels;
   double dropout;
   torch::nn::Linear qkv{nullptr}, o{nullptr};
@@ -48,9 +62,9 @@ TORCH_MODULE(SelfAttention);
 
 struct CrossAttentionImpl : torch::nn::Module {
   CrossAttentionImpl(const ModelConfig& config);
-  // x: [B, Td, d]; memory: [B, Te, d]; mask: bool [B, 1, 1, Te], true = hidden.
+  // x: [B, Td, d]; memory: [B, Te, d]; mask over the memory positions.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory,
-                        const torch::Tensor& mask);
+                        const AttentionMask& mask);
   int64_t heads, kv_channels;
   double dropout;
   torch::nn::Linear q{nullptr}, kv{nullptr}, o{nullptr};
@@ -67,10 +81,10 @@ TORCH_MODULE(SwiGluMlp);
 
 struct BlockImpl : torch::nn::Module {
   BlockImpl(const ModelConfig& config, bool is_decoder);
-  // memory/memory_mask only for decoder blocks.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& self_mask,
+  // memory/memory_mask only for decoder blocks. Never modifies x.
+  torch::Tensor forward(const torch::Tensor& x, const AttentionMask& self_mask,
                         const RotaryTables& rope, const torch::Tensor& memory = {},
-                        const torch::Tensor& memory_mask = {});
+                        const AttentionMask& memory_mask = {});
   bool is_decoder;
   double dropout;
   torch::nn::LayerNorm input_layernorm{nullptr}, post_attn_layernorm{nullptr},

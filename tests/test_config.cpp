@@ -107,3 +107,24 @@ TEST_CASE("config: config.json errors", "[config][bad-input]") {
                                    "c.json"),
       Contains("'hidden_size' must be an integer"));
 }
+
+#include "model/flops.h"
+
+TEST_CASE("flops: the section-6 count on a hand-computed case", "[config][flops]") {
+  openba::ModelConfig c;
+  c.encoder_layers = 1;
+  c.decoder_layers = 1;
+  c.d_model = 2;
+  c.num_heads = 1;
+  c.kv_channels = 3;  // a = 3
+  c.ffn_hidden = 5;
+  c.vocab_size = 7;
+  // Te = 4, Td = 2, multiply-adds:
+  //  encoder tokens: 4 * (4*2*3 + 3*2*5) = 4 * 54 = 216
+  //  encoder attention: 2 * 4 * 4 * 3 = 96
+  //  decoder tokens: 2 * (6*2*3 + 3*2*5) = 2 * 66 = 132
+  //  cross K/V over encoder tokens: 4 * 2*2*3 = 48
+  //  decoder attention: 2*2*2*3 + 2*2*4*3 = 24 + 48 = 72
+  //  lm_head: 2 * 2 * 7 = 28
+  CHECK(openba::forward_flops_per_sequence(c, 4, 2) == 2.0 * (216 + 96 + 132 + 48 + 72 + 28));
+}

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "model/cpu_runtime.h"
 #include "util/error.h"
 
 namespace openba {
@@ -32,10 +33,7 @@ int run_tool(const char* tool, const std::function<int()>& body) {
   }
 }
 
-void configure_threads(int threads) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(threads);
-}
+void configure_threads(int threads) { configure_cpu_runtime(threads); }
 
 uint64_t parse_byte_size(const std::string& text, const std::string& flag) {
   size_t i = 0;

@@ -12,8 +12,7 @@ namespace openba {
 // one-line "<tool>: error: ..." on stderr with exit code 1 (2 for usage).
 int run_tool(const char* tool, const std::function<int()>& body);
 
-// Sets LibTorch's intra-op threads (0 = all cores). LibTorch may default to
-// 1 thread here, so every tool calls this.
+// CPU threads for BLAS and our kernels (0 = all cores); see model/cpu_runtime.h.
 void configure_threads(int threads);
 
 // "5GB", "500MB", "2GiB", "1048576" -> bytes; Error naming the flag otherwise.

@@ -1,0 +1,23 @@
+#include "bench/bench_gemm.h"
+
+#include <torch/torch.h>
+
+#include "util/resources.h"
+
+namespace openba::bench {
+
+double measure_gemm_flops(int64_t n, int repeats) {
+  torch::NoGradGuard no_grad;
+  auto a = torch::randn({n, n});
+  auto b = torch::randn({n, n});
+  auto c = torch::mm(a, b);  // warm-up
+  double best = 1e30;
+  for (int i = 0; i < repeats; ++i) {
+    Stopwatch clock;
+    torch::mm_out(c, a, b);
+    best = std::min(best, clock.seconds());
+  }
+  return 2.0 * static_cast<double>(n) * n * n / best;
+}
+
+}  // namespace openba::bench

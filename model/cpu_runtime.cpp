@@ -1,0 +1,57 @@
+#include "model/cpu_runtime.h"
+
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "model/cpu_allocator.h"
+#include "util/thread_pool.h"
+
+namespace openba {
+namespace {
+
+using SetThreads = void (*)(int);
+using GetThreads = int (*)();
+
+// Looked up at run time: LibTorch links libblas.so.3, which is OpenBLAS when
+// the alternatives point there (and something else, e.g. MKL, elsewhere).
+SetThreads blas_setter() {
+  static SetThreads fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  return fn;
+}
+GetThreads blas_getter() {
+  static GetThreads fn = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return fn;
+}
+
+}  // namespace
+
+int blas_threads() { return blas_getter() ? blas_getter()() : -1; }
+
+void set_blas_threads(int threads) {
+  if (blas_setter()) blas_setter()(threads);
+}
+
+void configure_cpu_runtime(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(1);
+  set_blas_threads(threads);
+  WorkerPool::instance().set_threads(threads);
+  uint64_t cache_mb = 2048;
+  if (const char* env = std::getenv("OPENBA_CPU_CACHE_MB")) cache_mb = std::strtoull(env, nullptr, 10);
+  install_caching_cpu_allocator(cache_mb << 20);
+}
+
+SingleThreadedBlas::SingleThreadedBlas() : previous_(blas_threads()) {
+  if (previous_ > 1) set_blas_threads(1);
+}
+
+SingleThreadedBlas::~SingleThreadedBlas() {
+  if (previous_ > 1) set_blas_threads(previous_);
+}
+
+}  // namespace openba

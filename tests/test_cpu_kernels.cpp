@@ -1,0 +1,141 @@
+// The fused CPU kernels against the plain ATen path they replace.
+#include "tests/torch_test.h"
+
+#include "model/blas.h"
+#include "model/cpu_allocator.h"
+#include "model/cpu_kernels.h"
+#include "model/cpu_runtime.h"
+#include "model/init.h"
+#include "model/openba_model.h"
+#include "util/thread_pool.h"
+
+namespace {
+
+// Runs the test body with the worker pool at 3 threads, then back to 1.
+struct PoolThreads {
+  explicit PoolThreads(int n) { openba::WorkerPool::instance().set_threads(n); }
+  ~PoolThreads() { openba::WorkerPool::instance().set_threads(1); }
+};
+
+}  // namespace
+
+TEST_CASE("cpu kernels: sgemm_row_major matches at::mm for every transpose", "[kernels]") {
+  REQUIRE(openba::have_direct_sgemm());
+  torch::manual_seed(1);
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      auto a = ta ? torch::randn({7, 5}) : torch::randn({5, 7});  // op(A): [5, 7]
+      auto b = tb ? torch::randn({3, 7}) : torch::randn({7, 3});  // op(B): [7, 3]
+      auto c = torch::full({5, 3}, 2.0);
+      openba::sgemm_row_major(ta, tb, 5, 3, 7, 0.5f, a.data_ptr<float>(), a.size(1), b.data_ptr<float>(),
+                              b.size(1), 1.0f, c.data_ptr<float>(), 3);
+      auto expected = 2.0 + 0.5 * torch::mm(ta ? a.t() : a, tb ? b.t() : b);
+      CHECK(torch::allclose(c, expected, 1e-5, 1e-5));
+    }
+  }
+}
+
+TEST_CASE("cpu kernels: split_qkv_rotary equals bias + per-head split + apply_rotary", "[kernels]") {
+  PoolThreads pool(3);
+  torch::NoGradGuard no_grad;
+  const int64_t b = 2, t = 5, h = 3, kv = 8;
+  auto qkv = torch::randn({b, t, h * 3 * kv});
+  auto bias = torch::randn({h * 3 * kv});
+  auto rope = openba::make_rotary_tables(t + 2, kv, 10000.0, torch::kCPU);
+  auto [q, k, v] = openba::cpu::split_qkv_rotary(qkv, bias, h, kv, rope.cos, rope.sin, 0.5f);
+  auto per_head = (qkv + bias).view({b, t, h, 3, kv});
+  CHECK(torch::allclose(q, 0.5 * openba::apply_rotary(per_head.select(3, 0), rope).transpose(1, 2), 1e-6, 1e-6));
+  CHECK(torch::allclose(k, openba::apply_rotary(per_head.select(3, 1), rope).transpose(1, 2), 1e-6, 1e-6));
+  CHECK(torch::equal(v, per_head.select(3, 2).transpose(1, 2)));
+}
+
+TEST_CASE("cpu kernels: attention equals masked softmax attention, fully masked rows included", "[kernels]") {
+  PoolThreads pool(3);
+  torch::NoGradGuard no_grad;
+  const int64_t b = 3, h = 2, tq = 6, tk = 9, kv = 4;
+  auto q = torch::randn({b, h, tq, kv});
+  auto k = torch::randn({b, tk, h, kv}).transpose(1, 2);  // strided, as in cross-attention
+  auto v = torch::randn({b, tk, h, kv}).transpose(1, 2);
+  auto hidden = torch::zeros({b, tk}, torch::kBool);
+  hidden[0].narrow(0, 5, 4).fill_(true);  // padding
+  hidden[2].fill_(true);                  // nothing visible: uniform weights, as the reference
+  for (bool causal : {false, true}) {
+    const int64_t tqc = causal ? tk : tq;
+    auto qc = causal ? torch::randn({b, h, tk, kv}) : q;
+    openba::AttentionMask mask;
+    mask.key_hidden = hidden;
+    mask.causal = causal;
+    auto scores = torch::matmul(qc, k.transpose(-1, -2)) * 0.7;
+    scores = scores.masked_fill(mask.dense(tqc, tk), -10000.0);
+    auto expected = torch::matmul(torch::softmax(scores, -1), v).transpose(1, 2).reshape({b, tqc, h * kv});
+    auto got = openba::cpu::attention(qc, k, v, hidden, causal, 0.7);
+    CHECK(torch::allclose(got, expected, 1e-5, 1e-5));
+  }
+}
+
+TEST_CASE("cpu kernels: layer_norm, swiglu and add_ match ATen", "[kernels]") {
+  PoolThreads pool(3);
+  torch::NoGradGuard no_grad;
+  auto x = torch::randn({4, 7, 33}) * 3 + 1;
+  auto w = torch::randn({33});
+  auto bias = torch::randn({33});
+  CHECK(torch::allclose(openba::cpu::layer_norm(x, w, bias, 1e-5), at::layer_norm(x, {33}, w, bias, 1e-5), 1e-5, 1e-5));
+  auto h = torch::randn({4, 7, 2 * 19});
+  auto expected = torch::silu(h.narrow(-1, 0, 19)) * h.narrow(-1, 19, 19);
+  CHECK(torch::allclose(openba::cpu::swiglu(h, 19), expected, 1e-6, 1e-6));
+  auto y = torch::randn({300000});
+  auto z = y.clone();
+  auto d = torch::randn({300000});
+  openba::cpu::add_(z, d);
+  CHECK(torch::equal(z, y + d));
+}
+
+TEST_CASE("cpu kernels: the model's fused path equals its autograd path", "[kernels][model]") {
+  PoolThreads pool(3);
+  openba::ModelConfig c;
+  c.encoder_layers = 2;
+  c.decoder_layers = 2;
+  c.d_model = 32;
+  c.num_heads = 4;
+  c.kv_channels = 6;
+  c.ffn_hidden = 40;
+  c.vocab_size = 64;
+  openba::OpenBAModel model(c);
+  openba::initialize_weights(*model, 3, openba::InitScheme::kHf);  // large weights: a sharp check
+  model->eval();
+  openba::Seq2SeqBatch batch;
+  batch.input_ids = torch::randint(3, 64, {3, 9}, torch::kLong);
+  batch.attention_mask = torch::ones({3, 9}, torch::kLong);
+  batch.attention_mask[1].narrow(0, 4, 5).zero_();
+  batch.labels = torch::randint(3, 64, {3, 7}, torch::kLong);
+  batch.decoder_input_ids = openba::shift_right(batch.labels, 0, 0);
+  batch.decoder_attention_mask = torch::ones({3, 7}, torch::kLong);
+  batch.decoder_attention_mask[2].narrow(0, 5, 2).zero_();
+  auto generic = model->forward(batch).detach();  // grad mode on: plain ATen path
+  torch::Tensor fused;
+  {
+    torch::NoGradGuard no_grad;
+    REQUIRE(openba::use_cpu_kernels(batch.attention_mask.to(torch::kFloat)));
+    fused = model->forward(batch);
+  }
+  CHECK(torch::allclose(fused, generic, 1e-4, 1e-4));
+  CHECK((fused - generic).abs().max().item<double>() < 1e-3);
+}
+
+TEST_CASE("cpu allocator: large blocks are reused, the cache is bounded", "[kernels]") {
+  openba::install_caching_cpu_allocator(64ull << 20);
+  openba::release_cached_cpu_memory();
+  const auto before = openba::cpu_cache_stats();
+  for (int i = 0; i < 5; ++i) {
+    auto t = torch::empty({4 << 20}, torch::kFloat);  // 16 MiB
+    t.fill_(static_cast<float>(i));
+    CHECK(t[123].item<float>() == static_cast<float>(i));
+  }
+  const auto after = openba::cpu_cache_stats();
+  CHECK(after.reused - before.reused >= 4);
+  CHECK(after.cached_bytes <= (64ull << 20));
+  { auto big = torch::empty({32 << 20}, torch::kFloat); }  // 128 MiB: over the limit, not kept
+  CHECK(openba::cpu_cache_stats().cached_bytes <= (64ull << 20));
+  openba::release_cached_cpu_memory();
+  CHECK(openba::cpu_cache_stats().cached_bytes == 0);
+}

@@ -9,15 +9,17 @@
 
 #include "bench/bench_gemm.h"
 #include "model/config.h"
+#include "model/cpu_runtime.h"
 #include "model/evaluation.h"
 #include "model/flops.h"
 #include "model/init.h"
 #include "model/openba_model.h"
-#include "tools/tool_common.h"
+#include "tools/cli_common.h"
+#include "tools/torch_tool.h"
 #include "util/resources.h"
 
 int main(int argc, char** argv) {
-  return openba::run_tool("bench_eval", [&] {
+  return openba::run_torch_tool("bench_eval", [&] {
     CLI::App app{"Forward (eval) throughput against the GEMM rate."};
     std::string config_path;
     int64_t batch = 8, enc = 256, dec = 128;
@@ -28,7 +30,7 @@ int main(int argc, char** argv) {
     app.add_option("--dec", dec, "decoder tokens per sequence");
     app.add_option("--iters", iters, "timed iterations");
     app.add_option("--threads", threads, "CPU threads (default: all cores)");
-    app.parse(argc, argv);
+    openba::parse_command_line(app, argc, argv);
     openba::configure_threads(threads);
 
     const double gemm = openba::bench::measure_gemm_flops();
@@ -63,7 +65,7 @@ int main(int argc, char** argv) {
     nlohmann::ordered_json out;
     out["impl"] = "openba-eval (C++)";
     out["config"] = config_path;
-    out["threads"] = at::get_num_threads();
+    out["threads"] = openba::cpu_threads();
     out["batch"] = batch;
     out["enc"] = enc;
     out["dec"] = dec;

@@ -2,12 +2,15 @@
 
 #include <torch/torch.h>
 
+#include "model/cpu_runtime.h"
 #include "util/resources.h"
 
 namespace openba::bench {
 
 double measure_gemm_flops(int64_t n, int repeats) {
   torch::NoGradGuard no_grad;
+  // The yardstick is the library's best: OpenBLAS with all configured threads.
+  ScopedBlasThreads blas(cpu_threads());
   auto a = torch::randn({n, n});
   auto b = torch::randn({n, n});
   auto c = torch::mm(a, b);  // warm-up

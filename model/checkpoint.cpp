@@ -1,7 +1,5 @@
 #include "model/checkpoint.h"
 
-#include <torch/torch.h>
-
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -11,7 +9,6 @@
 #include "model/mapped_file.h"
 #include "model/safetensors.h"
 #include "model/torch_bin.h"
-#include "model/torch_dtype.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -78,11 +75,6 @@ WeightFiles find_weight_files(const std::string& dir) {
   return w;
 }
 
-std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape) {
-  std::vector<int64_t> strides(shape.size(), 1);
-  for (size_t i = shape.size(); i-- > 1;) strides[i - 1] = strides[i] * shape[i];
-  return strides;
-}
 
 }  // namespace
 
@@ -212,25 +204,6 @@ const Checkpoint::Located& Checkpoint::locate(const std::string& name) const {
 
 const TensorRecord& Checkpoint::record(const std::string& name) const { return locate(name).record; }
 
-at::Tensor Checkpoint::tensor(const std::string& name) const {
-  const Located& l = locate(name);
-  const TensorRecord& r = l.record;
-  const auto options = torch::TensorOptions().dtype(to_scalar_type(r.dtype));
-  if (r.numel() == 0) return torch::empty(r.shape, options);
-  const std::vector<int64_t> strides = r.strides.empty() ? contiguous_strides(r.shape) : r.strides;
-  std::shared_ptr<MappedFile> file = files_[l.file];
-  uint8_t* ptr = file->mutable_data() + r.offset;
-  if (reinterpret_cast<uintptr_t>(ptr) % dtype_size(r.dtype) != 0) {
-    // Misaligned data (legal in safetensors): copy into an aligned buffer.
-    const int64_t elems = static_cast<int64_t>(r.span_bytes / dtype_size(r.dtype));
-    torch::Tensor flat = torch::empty({elems}, options);
-    std::memcpy(flat.data_ptr(), ptr, r.span_bytes);
-    return flat.as_strided(r.shape, strides);
-  }
-  return torch::from_blob(
-      ptr, r.shape, strides, [file](void*) {}, options);
-}
-
 void Checkpoint::release(const std::string& name) const {
   const Located& l = locate(name);
   files_[l.file]->release_pages(l.record.offset, l.record.span_bytes);
@@ -266,11 +239,43 @@ LmHeadStorage Checkpoint::lm_head_storage() const {
 bool Checkpoint::lm_head_is_tied() const {
   const LmHeadStorage storage = lm_head_storage();
   if (storage == LmHeadStorage::kAbsent || storage == LmHeadStorage::kSharedStorage) return true;
-  // Separate copies (even ones recorded as tied): the values decide.
-  const TensorRecord& e = record(kEmbeddingName);
-  const TensorRecord& h = record(kLmHeadWeightName);
-  if (e.dtype != h.dtype) return false;
-  return torch::equal(tensor(kEmbeddingName), tensor(kLmHeadWeightName));
+  // Separate copies (even ones recorded as tied): the bytes decide.
+  return same_values(kEmbeddingName, kLmHeadWeightName);
+}
+
+bool Checkpoint::same_values(const std::string& a, const std::string& b) const {
+  const Located& x = locate(a);
+  const Located& y = locate(b);
+  if (x.record.dtype != y.record.dtype || x.record.shape != y.record.shape) return false;
+  const uint8_t* px = files_[x.file]->data() + x.record.offset;
+  const uint8_t* py = files_[y.file]->data() + y.record.offset;
+  if (x.record.is_contiguous() && y.record.is_contiguous()) {
+    return std::memcmp(px, py, x.record.nbytes()) == 0;
+  }
+  // Strided views (torch.save): walk both in logical order.
+  const size_t elem = dtype_size(x.record.dtype);
+  const auto& shape = x.record.shape;
+  auto strides_of = [&](const TensorRecord& r) {
+    std::vector<int64_t> s(shape.size(), 1);
+    if (!r.strides.empty()) return r.strides;
+    for (size_t i = shape.size(); i-- > 1;) s[i - 1] = s[i] * shape[i];
+    return s;
+  };
+  const std::vector<int64_t> sx = strides_of(x.record), sy = strides_of(y.record);
+  std::vector<int64_t> index(shape.size(), 0);
+  for (int64_t n = 0; n < x.record.numel(); ++n) {
+    int64_t ox = 0, oy = 0;
+    for (size_t d = 0; d < shape.size(); ++d) {
+      ox += index[d] * sx[d];
+      oy += index[d] * sy[d];
+    }
+    if (std::memcmp(px + ox * elem, py + oy * elem, elem) != 0) return false;
+    for (size_t d = shape.size(); d-- > 0;) {
+      if (++index[d] < shape[d]) break;
+      index[d] = 0;
+    }
+  }
+  return true;
 }
 
 uint64_t Checkpoint::bytes_on_disk() const {

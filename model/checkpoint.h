@@ -63,7 +63,10 @@ class Checkpoint {
 
   // The tensor as stored (dtype and shape from the file). Zero-copy over the
   // mapping when aligned; the mapping stays alive as long as the tensor does.
+  // (Defined in the torch library, openba_model; everything else here is torch-free.)
   at::Tensor tensor(const std::string& name) const;
+  // True when two tensors hold identical bytes (same dtype and shape).
+  bool same_values(const std::string& a, const std::string& b) const;
   // Lets the kernel drop the pages of a tensor the caller has finished with.
   void release(const std::string& name) const;
 

@@ -1,11 +1,13 @@
 #include "model/cpu_kernels.h"
 
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include <cmath>
 
 #include "model/blas.h"
 #include "model/cpu_runtime.h"
+#include "model/fast_math.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
@@ -21,6 +23,10 @@ namespace openba::cpu {
 namespace {
 
 constexpr float kMaskedScore = -10000.0f;  // as the reference fills masked scores
+// Query rows per attention block: 64 x Tk scores (64 KiB at Tk = 256) plus a
+// head's keys and values fit in L2 together; whole 256 x 256 score blocks
+// did not (measured: 2 threads were barely faster than 1).
+constexpr int64_t kAttentionRowBlock = 64;
 
 void require_float_cpu(const torch::Tensor& t, const char* what) {
   if (!t.device().is_cpu() || t.scalar_type() != torch::kFloat) {
@@ -56,6 +62,37 @@ void rotate_head(const float* x, const float* bias, const float* c, const float*
 }
 
 OPENBA_VECTOR_CLONES
+void add_row(float* out, const float* values, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] += values[i];
+}
+
+// softmax over one row in place.
+OPENBA_VECTOR_CLONES
+void softmax_row(float* row, int64_t n) {
+  float max = row[0];
+#pragma omp simd reduction(max : max)
+  for (int64_t j = 0; j < n; ++j) max = row[j] > max ? row[j] : max;
+  float sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; ++j) {
+    const float e = fast_exp(row[j] - max);
+    row[j] = e;
+    sum += e;
+  }
+  const float inv = 1.0f / sum;
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) row[j] *= inv;
+}
+
+// out = silu(gate) * up = gate * up / (1 + e^-gate).
+OPENBA_VECTOR_CLONES
+void swiglu_row(const float* gate, const float* up, int64_t n, float* out) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = gate[i] * up[i] / (1.0f + fast_exp(-gate[i]));
+}
+
+OPENBA_VECTOR_CLONES
 void layer_norm_row(const float* row, const float* w, const float* b, int64_t n, float eps, float* out) {
   float sum = 0;
 #pragma omp simd reduction(+ : sum)
@@ -73,9 +110,49 @@ void layer_norm_row(const float* row, const float* w, const float* b, int64_t n,
 
 }  // namespace
 
+torch::Tensor linear(const torch::Tensor& x_in, const torch::Tensor& weight_in, const torch::Tensor& bias) {
+  RECORD_FUNCTION("openba::linear", std::vector<c10::IValue>());
+  require_float_cpu(x_in, "linear input");
+  if (!have_direct_sgemm()) return torch::nn::functional::linear(x_in, weight_in, bias);
+  const torch::Tensor x = x_in.contiguous();
+  const torch::Tensor weight = weight_in.contiguous();
+  const int64_t k = x.size(-1), n = weight.size(0), m = x.numel() / k;
+  auto sizes = x.sizes().vec();
+  sizes.back() = n;
+  auto out = torch::empty(sizes, x.options());
+  const float* xd = x.data_ptr<float>();
+  const float* wd = weight.data_ptr<float>();
+  const float* bd = bias.defined() ? bias.data_ptr<float>() : nullptr;
+  float* od = out.data_ptr<float>();
+  const int64_t threads = WorkerPool::instance().threads();
+  const bool split_rows = m >= threads * 128;
+  SingleThreadedBlas single_threaded_blas;
+  parallel_for(threads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t part = begin; part < end; ++part) {
+      if (split_rows) {
+        const int64_t r0 = part * m / threads, r1 = (part + 1) * m / threads;
+        if (r1 == r0) continue;
+        sgemm_row_major(false, true, r1 - r0, n, k, 1.0f, xd + r0 * k, k, wd, k, 0.0f, od + r0 * n, n);
+        if (bd) {
+          for (int64_t r = r0; r < r1; ++r) add_row(od + r * n, bd, n);
+        }
+      } else {
+        const int64_t c0 = part * n / threads, c1 = (part + 1) * n / threads;
+        if (c1 == c0) continue;
+        sgemm_row_major(false, true, m, c1 - c0, k, 1.0f, xd, k, wd + c0 * k, k, 0.0f, od + c0, n);
+        if (bd) {
+          for (int64_t r = 0; r < m; ++r) add_row(od + r * n + c0, bd + c0, c1 - c0);
+        }
+      }
+    }
+  });
+  return out;
+}
+
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> split_qkv_rotary(
     const torch::Tensor& qkv_in, const torch::Tensor& bias_in, int64_t heads, int64_t kv,
     const torch::Tensor& cos_table, const torch::Tensor& sin_table, float q_scale) {
+  RECORD_FUNCTION("openba::split_qkv_rotary", std::vector<c10::IValue>());
   require_float_cpu(qkv_in, "qkv");
   if (kv > 256 || kv % 2 != 0) throw Error("cpu kernel: kv_channels must be even and <= 256");
   const torch::Tensor qkv = qkv_in.contiguous();
@@ -107,6 +184,7 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> split_qkv_rotary(
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& key_hidden_in, bool causal, double scale) {
+  RECORD_FUNCTION("openba::attention", std::vector<c10::IValue>());
   require_float_cpu(q, "q");
   require_float_cpu(k, "k");
   require_float_cpu(v, "v");
@@ -125,47 +203,48 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   const bool direct = have_direct_sgemm();
   const float alpha = static_cast<float>(scale);
 
-  // Many small GEMMs from the pool in parallel, each single-threaded.
+  // Many small GEMMs from the pool in parallel, each single-threaded. Query
+  // rows go in blocks so a task's scores stay in L2 next to its keys/values.
+  const int64_t block = std::min<int64_t>(tq, kAttentionRowBlock);
   SingleThreadedBlas single_threaded_blas;
   parallel_for(b * heads, 1, [&](int64_t begin, int64_t end) {
-    auto scores = torch::empty({tq, tk}, q.options());
-    auto probs = torch::empty({tq, tk}, q.options());
+    auto scores = torch::empty({block, tk}, q.options());
     float* s = scores.data_ptr<float>();
     for (int64_t task = begin; task < end; ++task) {
       const int64_t bi = task / heads, h = task % heads;
-      const float* qp = qd + bi * q.stride(0) + h * q.stride(1);
       const float* kp = kd + bi * k.stride(0) + h * k.stride(1);
       const float* vp = vd + bi * v.stride(0) + h * v.stride(1);
-      float* op = od + bi * tq * heads * kv + h * kv;
-      if (direct) {
-        sgemm_row_major(false, true, tq, tk, kv, alpha, qp, q.stride(2), kp, k.stride(2), 0.0f, s, tk);
-      } else {
-        torch::mm_out(scores, q[bi][h], k[bi][h].t());
-        if (scale != 1.0) scores.mul_(scale);
-      }
-      // Hidden keys (padding, then later positions) score -10000, as the reference.
-      if (hidden) {
-        const uint8_t* row_hidden = hidden + bi * tk;
-        for (int64_t i = 0; i < tq; ++i) {
+      const uint8_t* row_hidden = hidden ? hidden + bi * tk : nullptr;
+      for (int64_t i0 = 0; i0 < tq; i0 += block) {
+        const int64_t rows = std::min(block, tq - i0);
+        const float* qp = qd + bi * q.stride(0) + h * q.stride(1) + i0 * q.stride(2);
+        float* op = od + (bi * tq + i0) * heads * kv + h * kv;
+        if (direct) {
+          sgemm_row_major(false, true, rows, tk, kv, alpha, qp, q.stride(2), kp, k.stride(2), 0.0f, s, tk);
+        } else {
+          auto s_rows = scores.narrow(0, 0, rows);
+          torch::mm_out(s_rows, q[bi][h].narrow(0, i0, rows), k[bi][h].t());
+          if (scale != 1.0) s_rows.mul_(scale);
+        }
+        // Hidden keys (padding, then later positions) score -10000, as the reference.
+        for (int64_t i = 0; i < rows; ++i) {
           float* row = s + i * tk;
-          for (int64_t j = 0; j < tk; ++j) {
-            if (row_hidden[j]) row[j] = kMaskedScore;
+          if (row_hidden) {
+            for (int64_t j = 0; j < tk; ++j) {
+              if (row_hidden[j]) row[j] = kMaskedScore;
+            }
           }
+          if (causal) {
+            for (int64_t j = i0 + i + 1; j < tk; ++j) row[j] = kMaskedScore;
+          }
+          softmax_row(row, tk);  // scores become probabilities in place
         }
-      }
-      if (causal) {
-        for (int64_t i = 0; i < tq; ++i) {
-          float* row = s + i * tk;
-          for (int64_t j = i + 1; j < tk; ++j) row[j] = kMaskedScore;
+        if (direct) {
+          sgemm_row_major(false, false, rows, kv, tk, 1.0f, s, tk, vp, v.stride(2), 0.0f, op, heads * kv);
+        } else {
+          auto dst = out[bi].narrow(0, i0, rows).narrow(1, h * kv, kv);
+          torch::mm_out(dst, scores.narrow(0, 0, rows), v[bi][h]);
         }
-      }
-      at::_softmax_out(probs, scores, -1, false);
-      if (direct) {
-        sgemm_row_major(false, false, tq, kv, tk, 1.0f, probs.data_ptr<float>(), tk, vp, v.stride(2),
-                        0.0f, op, heads * kv);
-      } else {
-        auto dst = out[bi].narrow(1, h * kv, kv);
-        torch::mm_out(dst, probs, v[bi][h]);
       }
     }
   });
@@ -174,6 +253,7 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
 
 torch::Tensor layer_norm(const torch::Tensor& x_in, const torch::Tensor& weight,
                          const torch::Tensor& bias, double eps) {
+  RECORD_FUNCTION("openba::layer_norm", std::vector<c10::IValue>());
   require_float_cpu(x_in, "layer_norm input");
   const torch::Tensor x = x_in.contiguous();
   auto y = torch::empty_like(x);
@@ -189,23 +269,23 @@ torch::Tensor layer_norm(const torch::Tensor& x_in, const torch::Tensor& weight,
 }
 
 torch::Tensor swiglu(const torch::Tensor& h_in, int64_t f) {
+  RECORD_FUNCTION("openba::swiglu", std::vector<c10::IValue>());
   require_float_cpu(h_in, "swiglu input");
   const torch::Tensor h = h_in.contiguous();
   auto sizes = h.sizes().vec();
   sizes.back() = f;
   auto out = torch::empty(sizes, h.options());
-  auto h2 = h.view({-1, 2 * f});
-  auto o2 = out.view({-1, f});
-  parallel_for(h2.size(0), row_grain(2 * f), [&](int64_t begin, int64_t end) {
-    auto rows = h2.narrow(0, begin, end - begin);
-    auto dst = o2.narrow(0, begin, end - begin);
-    at::silu_out(dst, rows.narrow(1, 0, f));
-    dst.mul_(rows.narrow(1, f, f));
+  const int64_t rows = h.numel() / (2 * f);
+  const float* hd = h.data_ptr<float>();
+  float* od = out.data_ptr<float>();
+  parallel_for(rows, row_grain(2 * f), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) swiglu_row(hd + r * 2 * f, hd + r * 2 * f + f, f, od + r * f);
   });
   return out;
 }
 
 void add_(torch::Tensor& x, const torch::Tensor& y) {
+  RECORD_FUNCTION("openba::add_", std::vector<c10::IValue>());
   auto xf = x.view({-1});
   auto yf = y.contiguous().view({-1});
   parallel_for(xf.numel(), 65536, [&](int64_t begin, int64_t end) {

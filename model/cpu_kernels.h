@@ -12,6 +12,12 @@
 
 namespace openba::cpu {
 
+// x W^T + b for x [..., K], W [N, K]: the pool's threads each run one
+// single-threaded GEMM on a block of rows (columns when rows are few), with
+// the bias added while the block is in cache. Matches OpenBLAS's own
+// threading on these shapes and never leaves BLAS threads spinning.
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
+
 // qkv: [B, T, H*3*kv] with rows interleaved per head ([q_h; k_h; v_h]),
 // before its bias (added here, saving a pass; bias may be undefined).
 // Returns q, k, v as contiguous [B, H, T, kv]; q and k rotated (rotate-half,

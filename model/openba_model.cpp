@@ -28,6 +28,7 @@ torch::Tensor norm(torch::nn::LayerNorm ln, const torch::Tensor& x) {
 }
 
 torch::Tensor linear(const torch::nn::Linear& l, const torch::Tensor& x) {
+  if (use_cpu_kernels(x)) return cpu::linear(x, l->weight, l->bias);
   return torch::nn::functional::linear(x, l->weight, l->bias);
 }
 
@@ -112,7 +113,7 @@ torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const Attention
   const int64_t b = x.size(0), t = x.size(1);
   if (use_cpu_kernels(x) && (!is_training() || dropout == 0)) {
     // The bias is added inside the split kernel (one pass fewer).
-    auto mixed = torch::matmul(x, qkv->weight.t());
+    auto mixed = cpu::linear(x, qkv->weight, {});
     const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(kv_channels)));
     auto [q, k, v] = cpu::split_qkv_rotary(mixed, qkv->bias, heads, kv_channels, rope.cos, rope.sin, scale);
     return linear(o, cpu::attention(q, k, v, mask.key_hidden, mask.causal, 1.0));
@@ -229,6 +230,7 @@ OutputProjectionImpl::OutputProjectionImpl(torch::Tensor weight_tensor, torch::T
 }
 
 torch::Tensor OutputProjectionImpl::forward(const torch::Tensor& x) {
+  if (use_cpu_kernels(x)) return cpu::linear(x, weight, bias);
   return torch::nn::functional::linear(x, weight, bias);
 }
 

@@ -139,3 +139,15 @@ TEST_CASE("cpu allocator: large blocks are reused, the cache is bounded", "[kern
   openba::release_cached_cpu_memory();
   CHECK(openba::cpu_cache_stats().cached_bytes == 0);
 }
+
+TEST_CASE("cpu kernels: linear splits rows or columns and adds the bias", "[kernels]") {
+  PoolThreads pool(3);
+  torch::NoGradGuard no_grad;
+  for (int64_t rows : {5, 1000}) {  // few rows: column blocks; many: row blocks
+    auto x = torch::randn({2, rows, 24});
+    auto w = torch::randn({37, 24});
+    auto b = torch::randn({37});
+    CHECK(torch::allclose(openba::cpu::linear(x, w, b), torch::nn::functional::linear(x, w, b), 1e-5, 1e-5));
+    CHECK(torch::allclose(openba::cpu::linear(x, w, {}), torch::matmul(x, w.t()), 1e-5, 1e-5));
+  }
+}

@@ -14,7 +14,8 @@
 #include "model/evaluation.h"
 #include "model/mapped_file.h"
 #include "model/model_io.h"
-#include "tools/tool_common.h"
+#include "tools/cli_common.h"
+#include "tools/torch_tool.h"
 #include "util/error.h"
 #include "util/progress.h"
 
@@ -49,7 +50,7 @@ std::string json_loss(const openba::ExampleLoss& loss) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return openba::run_tool("openba-eval", [&] {
+  return openba::run_torch_tool("openba-eval", [&] {
     CLI::App app{"Held-out loss of an OpenBA checkpoint on JSONL examples."};
     std::string model_dir, data_path, device_name = "cpu";
     size_t batch_size = 8, max_batch_tokens = 32768, window = 1024;
@@ -65,7 +66,7 @@ int main(int argc, char** argv) {
     app.add_option("--device", device_name, "cpu or cuda[:N] (default cpu)");
     app.add_option("--threads", threads, "CPU threads (default: all cores)");
     app.add_flag("--quiet", quiet, "no progress output");
-    app.parse(argc, argv);
+    openba::parse_command_line(app, argc, argv);
     openba::configure_threads(threads);
 
     const torch::Device device(device_name);

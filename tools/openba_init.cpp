@@ -10,12 +10,13 @@
 #include "model/config.h"
 #include "model/init.h"
 #include "model/layout.h"
-#include "tools/tool_common.h"
+#include "tools/cli_common.h"
+#include "tools/torch_tool.h"
 #include "util/format.h"
 #include "util/progress.h"
 
 int main(int argc, char** argv) {
-  return openba::run_tool("openba-init", [&] {
+  return openba::run_torch_tool("openba-init", [&] {
     CLI::App app{"Write a randomly initialized OpenBA checkpoint directory."};
     std::string config_path, out_dir, dtype_flag, shard_size = "5GB", init = "megatron";
     uint64_t seed = 0;
@@ -31,7 +32,7 @@ int main(int argc, char** argv) {
     app.add_option("--threads", threads, "CPU threads (default: all cores)");
     app.add_flag("--force", force, "replace OUT if it exists");
     app.add_flag("--quiet", quiet, "no progress output");
-    app.parse(argc, argv);
+    openba::parse_command_line(app, argc, argv);
     openba::configure_threads(threads);
 
     const openba::InitScheme scheme = openba::parse_init_scheme(init, "--init");

@@ -9,7 +9,7 @@
 
 #include "model/checkpoint.h"
 #include "model/layout.h"
-#include "tools/tool_common.h"
+#include "tools/cli_common.h"
 #include "util/format.h"
 
 namespace {
@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
     app.add_flag("--json", json, "print JSON instead of tables");
     app.add_flag("--check-tie", check_tie,
                  "compare lm_head.weight with shared_embedding.weight when stored separately (reads both)");
-    app.parse(argc, argv);
+    openba::parse_command_line(app, argc, argv);
 
     const openba::Checkpoint ck = openba::Checkpoint::open(dir);
     const openba::ModelConfig& c = ck.config();

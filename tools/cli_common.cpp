@@ -1,39 +1,43 @@
-#include "tools/tool_common.h"
-
-#include <ATen/Parallel.h>
-#include <c10/util/Exception.h>
+#include "tools/cli_common.h"
 
 #include <CLI/CLI.hpp>
 #include <cctype>
 #include <cstdio>
-#include <thread>
 
-#include "model/cpu_runtime.h"
 #include "util/error.h"
 
 namespace openba {
+namespace {
+
+// Thrown by parse_command_line to end the tool with a given exit code.
+struct ToolExit {
+  int code;
+};
+
+}  // namespace
+
+void parse_command_line(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints the help, or the usage error
+    throw ToolExit{code == 0 ? 0 : 2};
+  }
+}
 
 int run_tool(const char* tool, const std::function<int()>& body) {
   try {
     return body();
-  } catch (const CLI::ParseError& e) {
-    // CLI11 reports --help through this path too (exit code 0).
-    if (e.get_exit_code() == 0) return 0;
-    std::fprintf(stderr, "%s: error: %s\n", tool, e.what());
-    return 2;
+  } catch (const ToolExit& e) {
+    return e.code;
   } catch (const Error& e) {
     std::fprintf(stderr, "%s: error: %s\n", tool, e.what());
-    return 1;
-  } catch (const c10::Error& e) {
-    std::fprintf(stderr, "%s: error: %s\n", tool, e.what_without_backtrace());
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: error: %s\n", tool, e.what());
     return 1;
   }
 }
-
-void configure_threads(int threads) { configure_cpu_runtime(threads); }
 
 uint64_t parse_byte_size(const std::string& text, const std::string& flag) {
   size_t i = 0;

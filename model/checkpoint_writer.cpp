@@ -115,6 +115,8 @@ void CheckpointWriter::plan(const std::vector<PlannedTensor>& tensors) {
       slot.shard = s;
       slot.offset = header.size() + offsets[k];
       slot.shape = t.shape;
+      if (slot_index_.count(t.name)) throw Error("checkpoint writer: tensor '" + t.name + "' planned twice");
+      slot_index_[t.name] = slots_.size();
       slots_.emplace_back(t.name, std::move(slot));
     }
     int64_t numel_total = 0;
@@ -134,10 +136,9 @@ void CheckpointWriter::plan(const std::vector<PlannedTensor>& tensors) {
 }
 
 CheckpointWriter::Slot& CheckpointWriter::slot(const std::string& name) {
-  for (auto& [n, s] : slots_) {
-    if (n == name) return s;
-  }
-  throw Error("checkpoint writer: tensor '" + name + "' was not planned");
+  auto it = slot_index_.find(name);
+  if (it == slot_index_.end()) throw Error("checkpoint writer: tensor '" + name + "' was not planned");
+  return slots_[it->second].second;
 }
 
 void CheckpointWriter::write(const std::string& name, const at::Tensor& tensor) {

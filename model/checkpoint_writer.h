@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "model/config.h"
@@ -79,6 +80,7 @@ class CheckpointWriter {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<std::string> order_;
   std::vector<std::pair<std::string, Slot>> slots_;  // in plan order
+  std::unordered_map<std::string, size_t> slot_index_;
   uint64_t bytes_written_ = 0;
   uint64_t total_tensor_bytes_ = 0;
   bool planned_ = false;

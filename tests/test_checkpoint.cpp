@@ -24,18 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-openba::ModelConfig small_config(openba::DType dtype = openba::DType::F32) {
-  openba::ModelConfig c;
-  c.encoder_layers = 1;
-  c.decoder_layers = 2;
-  c.d_model = 16;
-  c.num_heads = 2;
-  c.kv_channels = 8;
-  c.ffn_hidden = 24;
-  c.vocab_size = 128;
-  c.dtype = dtype;
-  return c;
-}
+openba::ModelConfig small_config() { return openba::test::small_config(1, 2, 16, 2, 8, 24, 128); }
 
 std::string save_small(const std::string& dir, openba::DType dtype, uint64_t seed = 1,
                        uint64_t shard_bytes = 5'000'000'000ull) {

@@ -7,6 +7,7 @@
 #include "model/cpu_runtime.h"
 #include "model/init.h"
 #include "model/openba_model.h"
+#include "tests/test_util.h"
 #include "util/thread_pool.h"
 
 namespace {
@@ -92,14 +93,7 @@ TEST_CASE("cpu kernels: layer_norm, swiglu and add_ match ATen", "[kernels]") {
 
 TEST_CASE("cpu kernels: the model's fused path equals its autograd path", "[kernels][model]") {
   PoolThreads pool(3);
-  openba::ModelConfig c;
-  c.encoder_layers = 2;
-  c.decoder_layers = 2;
-  c.d_model = 32;
-  c.num_heads = 4;
-  c.kv_channels = 6;
-  c.ffn_hidden = 40;
-  c.vocab_size = 64;
+  const openba::ModelConfig c = openba::test::small_config(2, 2, 32, 4, 6, 40, 64);
   openba::OpenBAModel model(c);
   openba::initialize_weights(*model, 3, openba::InitScheme::kHf);  // large weights: a sharp check
   model->eval();

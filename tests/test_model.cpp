@@ -5,21 +5,12 @@
 #include "model/evaluation.h"
 #include "model/init.h"
 #include "model/openba_model.h"
+#include "tests/test_util.h"
 
 namespace {
 
-openba::ModelConfig small_config() {
-  openba::ModelConfig c;
-  c.encoder_layers = 2;
-  c.decoder_layers = 2;
-  c.d_model = 32;
-  c.num_heads = 2;
-  c.kv_channels = 8;  // attention width 16 != d_model, as in OpenBA
-  c.ffn_hidden = 40;
-  c.vocab_size = 96;
-  c.validate("test");
-  return c;
-}
+// Attention width 2 x 8 = 16 != d_model 32, as in OpenBA.
+openba::ModelConfig small_config() { return openba::test::small_config(2, 2, 32, 2, 8, 40, 96); }
 
 openba::OpenBAModel small_model(uint64_t seed = 7) {
   openba::OpenBAModel model(small_config());

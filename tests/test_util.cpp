@@ -39,6 +39,21 @@ std::string source_path(const std::string& relative) {
   return std::string(OPENBA_SOURCE_DIR) + "/" + relative;
 }
 
+ModelConfig small_config(int64_t encoder_layers, int64_t decoder_layers, int64_t d_model, int64_t heads,
+                         int64_t kv_channels, int64_t ffn_hidden, int64_t vocab_size, DType dtype) {
+  ModelConfig c;
+  c.encoder_layers = encoder_layers;
+  c.decoder_layers = decoder_layers;
+  c.d_model = d_model;
+  c.num_heads = heads;
+  c.kv_channels = kv_channels;
+  c.ffn_hidden = ffn_hidden;
+  c.vocab_size = vocab_size;
+  c.dtype = dtype;
+  c.validate("test config");
+  return c;
+}
+
 std::string safetensors_bytes(const std::string& header_json, const std::string& data) {
   std::string out(8, '\0');
   const uint64_t n = header_json.size();

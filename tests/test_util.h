@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "model/config.h"
+
 namespace openba::test {
 
 // A fresh directory under the system temp dir, removed on destruction.
@@ -27,6 +29,11 @@ std::string read_bytes(const std::string& path);
 
 // Repository root (for fixtures and configs), from the OPENBA_SOURCE_DIR define.
 std::string source_path(const std::string& relative);
+
+// A small, validated model config (f32 storage unless given).
+ModelConfig small_config(int64_t encoder_layers, int64_t decoder_layers, int64_t d_model, int64_t heads,
+                         int64_t kv_channels, int64_t ffn_hidden, int64_t vocab_size,
+                         DType dtype = DType::F32);
 
 // A safetensors file: 8-byte little-endian length, the header text as given,
 // then the data bytes.

@@ -146,6 +146,16 @@ class BadCheckpoints(ToolTestCase):
         self.assertFails([tool("openba-inspect"), d], "unexpected tensor 'decoder.block.3.mlp.extra.weight'")
 
 
+FIXTURE_BIN = os.path.join(os.path.dirname(__file__), "..", "fixtures", "tiny-bin", "pytorch_model.bin")
+
+
+def rewrite_fixture(path, compression=zipfile.ZIP_STORED, edit=lambda name, data: data):
+    """Copies the torch.save fixture entry by entry, optionally compressed or edited."""
+    with zipfile.ZipFile(FIXTURE_BIN) as zin, zipfile.ZipFile(path, "w", compression) as zout:
+        for item in zin.infolist():
+            zout.writestr(item.filename, edit(item.filename, zin.read(item.filename)))
+
+
 class BadTorchBin(ToolTestCase):
     """.bin files made with the real torch.save and Python's zipfile."""
 
@@ -171,18 +181,11 @@ class BadTorchBin(ToolTestCase):
         self.assertFalse(os.path.exists(marker))
 
     def test_truncated_bin(self):
-        src = os.path.join(os.path.dirname(__file__), "..", "fixtures", "tiny-bin", "pytorch_model.bin")
-        d = self.bin_dir("trunc", lambda p: write(p, read_binary(src)[:20000], "wb"))
+        d = self.bin_dir("trunc", lambda p: write(p, read_binary(FIXTURE_BIN)[:20000], "wb"))
         self.assertFails([tool("openba-inspect"), d], "pytorch_model.bin", "truncated")
 
     def test_compressed_entries(self):
-        src = os.path.join(os.path.dirname(__file__), "..", "fixtures", "tiny-bin", "pytorch_model.bin")
-
-        def writer(path):
-            with zipfile.ZipFile(src) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
-                for item in zin.infolist():
-                    zout.writestr(item.filename, zin.read(item.filename))
-        d = self.bin_dir("deflated", writer)
+        d = self.bin_dir("deflated", lambda p: rewrite_fixture(p, zipfile.ZIP_DEFLATED))
         self.assertFails([tool("openba-inspect"), d], "pytorch_model.bin", "compressed")
 
     def test_legacy_format(self):
@@ -191,16 +194,8 @@ class BadTorchBin(ToolTestCase):
         self.assertFails([tool("openba-inspect"), d], "pytorch_model.bin", "legacy")
 
     def test_storage_size_mismatch(self):
-        src = os.path.join(os.path.dirname(__file__), "..", "fixtures", "tiny-bin", "pytorch_model.bin")
-
-        def writer(path):
-            with zipfile.ZipFile(src) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zout:
-                for item in zin.infolist():
-                    data = zin.read(item.filename)
-                    if item.filename.endswith("/data/1"):
-                        data = data[:-2]
-                    zout.writestr(item.filename, data)
-        d = self.bin_dir("short-storage", writer)
+        shorten = lambda name, data: data[:-2] if name.endswith("/data/1") else data
+        d = self.bin_dir("short-storage", lambda p: rewrite_fixture(p, edit=shorten))
         self.assertFails([tool("openba-inspect"), d], "pytorch_model.bin", "holds", "declares")
 
 

@@ -8,6 +8,8 @@ packages=(
   libtorch-dev libopenblas0-pthread      # LibTorch 1.13 (CPU); OpenBLAS: ~27x the reference BLAS on GEMM
   libsentencepiece-dev sentencepiece     # tokenizer library and the real spm_* tools
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev catch2
+  zlib1g-dev libzstd-dev zstd gzip      # compressed corpora (zstd/gzip tools for tests)
+  bible-kjv fortunes-zh                 # the bilingual demo corpus (English KJV Bible, Chinese fortunes)
   python3 python3-torch                  # independent reference model and real torch.save files for tests
   clang libclang-rt-14-dev               # libFuzzer targets
 )

@@ -99,6 +99,17 @@ StagingDir::~StagingDir() {
   }
 }
 
+void StagingDir::write_file_atomically(const std::string& path, const std::string& data) {
+  const std::string temp = path + ".tmp-" + unique_suffix();
+  write_file_durably(temp, data);
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) {
+    fs::remove(temp, ec);
+    throw Error(path + ": cannot rename into place");
+  }
+}
+
 void StagingDir::commit(bool replace_existing) {
   if (committed_) throw Error(final_path_ + ": staging directory committed twice");
   for (const auto& entry : fs::directory_iterator(staging_path_)) {

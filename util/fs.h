@@ -45,6 +45,9 @@ class StagingDir {
   // deleted after the rename.
   void commit(bool replace_existing = false);
 
+  // Writes one file as a whole: to a temporary name beside it, then renamed.
+  static void write_file_atomically(const std::string& path, const std::string& data);
+
  private:
   std::string final_path_;
   std::string staging_path_;

@@ -5,20 +5,18 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/fs.h"
 
 namespace openba {
 namespace fs = std::filesystem;
 
-ShardWriter::ShardWriter(const std::string& out_dir, const Tokenizer& tokenizer, ShardWriterOptions options)
+ShardWriter::ShardWriter(const std::string& out_dir, const TokenizerInfo& tokenizer, ShardWriterOptions options)
     : out_dir_(out_dir),
       options_(std::move(options)),
-      fingerprint_(tokenizer.fingerprint()),
-      vocab_size_(tokenizer.vocab_size()),
-      pieces_(tokenizer.piece_count()),
-      width_(tokenizer.vocab_size() <= 65536 ? 2 : 4) {
+      tokenizer_(tokenizer),
+      width_(tokenizer.vocab_size <= 65536 ? 2 : 4) {
+  if (tokenizer_.vocab_size <= 0) throw Error("shard writer: vocabulary size must be positive");
   if (options_.max_shard_tokens == 0) throw Error("--shard-tokens must be positive");
   if (fs::exists(out_dir_) && !options_.overwrite) {
     throw Error(out_dir_ + ": already exists (use --force to replace it)");
@@ -69,9 +67,9 @@ void ShardWriter::add(const int* ids, size_t count) {
   buffer_.resize(count * width_);
   for (size_t i = 0; i < count; ++i) {
     const int id = ids[i];
-    if (id < 0 || id >= vocab_size_) {
+    if (id < 0 || id >= tokenizer_.vocab_size) {
       throw Error("shard writer: token id " + std::to_string(id) + " outside the vocabulary [0, " +
-                  std::to_string(vocab_size_) + ")");
+                  std::to_string(tokenizer_.vocab_size) + ")");
     }
     for (int b = 0; b < width_; ++b) buffer_[i * width_ + b] = static_cast<uint8_t>((static_cast<uint32_t>(id) >> (8 * b)) & 0xff);
   }
@@ -89,7 +87,9 @@ std::string ShardWriter::commit(const std::vector<InputSummary>& inputs) {
   nlohmann::ordered_json m;
   m["format"] = "openba-token-shards";
   m["version"] = 1;
-  m["tokenizer"] = {{"fingerprint", fingerprint_}, {"vocab_size", vocab_size_}, {"pieces", pieces_}};
+  m["tokenizer"] = {{"fingerprint", tokenizer_.fingerprint},
+                    {"vocab_size", tokenizer_.vocab_size},
+                    {"pieces", tokenizer_.pieces}};
   m["token_dtype"] = width_ == 2 ? "uint16" : "uint32";
   m["eos_appended"] = false;
   m["documents"] = documents_;

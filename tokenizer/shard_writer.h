@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "tokenizer/document_reader.h"
+#include "tokenizer/tokenizer_info.h"
 
 namespace openba {
 
 class StagingDir;
-class Tokenizer;
 
 struct ShardWriterOptions {
   uint64_t max_shard_tokens = 1ull << 30;  // a new file starts past this many tokens
@@ -30,7 +30,7 @@ struct ShardWriterOptions {
 
 class ShardWriter {
  public:
-  ShardWriter(const std::string& out_dir, const Tokenizer& tokenizer, ShardWriterOptions options);
+  ShardWriter(const std::string& out_dir, const TokenizerInfo& tokenizer, ShardWriterOptions options);
   ~ShardWriter();
   ShardWriter(const ShardWriter&) = delete;
   ShardWriter& operator=(const ShardWriter&) = delete;
@@ -52,9 +52,7 @@ class ShardWriter {
 
   std::string out_dir_;
   ShardWriterOptions options_;
-  std::string fingerprint_;
-  int vocab_size_ = 0;
-  int pieces_ = 0;
+  TokenizerInfo tokenizer_;
   int width_ = 2;
   std::unique_ptr<StagingDir> staging_;
   std::vector<Shard> shards_;

@@ -3,6 +3,7 @@
 // config initializes in bounded memory).
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <torch/torch.h>
 
 #include "model/checkpoint.h"
@@ -10,6 +11,7 @@
 #include "model/config.h"
 #include "model/init.h"
 #include "model/layout.h"
+#include "tokenizer/layout.h"
 #include "tools/cli_common.h"
 #include "tools/torch_tool.h"
 #include "util/format.h"
@@ -18,7 +20,7 @@
 int main(int argc, char** argv) {
   return openba::run_torch_tool("openba-init", [&] {
     CLI::App app{"Write a randomly initialized OpenBA checkpoint directory."};
-    std::string config_path, out_dir, dtype_flag, shard_size = "5GB", init = "megatron";
+    std::string config_path, out_dir, dtype_flag, shard_size = "5GB", init = "megatron", tokenizer_dir;
     uint64_t seed = 0;
     bool force = false, quiet = false;
     int threads = 0;
@@ -28,6 +30,8 @@ int main(int argc, char** argv) {
     app.add_option("--dtype", dtype_flag, "storage dtype: f32, bf16 or f16 (default: the config's)");
     app.add_option("--init", init,
                    "megatron (default: N(0, 0.02) as OpenBA's pretraining) or hf (the HF _init_weights)");
+    app.add_option("--tokenizer", tokenizer_dir,
+                   "tokenizer directory: its files are copied in and the vocabulary rows follow it");
     app.add_option("--shard-size", shard_size, "maximum bytes per safetensors shard (default 5GB)");
     app.add_option("--threads", threads, "CPU threads (default: all cores)");
     app.add_flag("--force", force, "replace OUT if it exists");
@@ -38,6 +42,20 @@ int main(int argc, char** argv) {
     const openba::InitScheme scheme = openba::parse_init_scheme(init, "--init");
     openba::ModelConfig config = openba::load_model_config_yaml(config_path);
     if (!dtype_flag.empty()) config.dtype = openba::parse_float_dtype_flag(dtype_flag, "--dtype");
+    std::vector<std::string> tokenizer_files;
+    if (!tokenizer_dir.empty()) {
+      const openba::TokenizerLayout tokenizer = openba::TokenizerLayout::load(tokenizer_dir);
+      if (config.vocab_size != tokenizer.padded_vocab_rows()) {
+        std::fprintf(stderr, "openba-init: vocabulary rows %d from the tokenizer (%d ids padded to a multiple of 128) "
+                     "instead of the config's %lld\n", tokenizer.padded_vocab_rows(), tokenizer.vocab_size(),
+                     (long long)config.vocab_size);
+        config.vocab_size = tokenizer.padded_vocab_rows();
+      }
+      for (const std::string& name : openba::tokenizer_file_names()) {
+        const std::string path = tokenizer_dir + "/" + name;
+        if (std::filesystem::is_regular_file(path)) tokenizer_files.push_back(path);
+      }
+    }
     openba::WriterOptions options;
     options.max_shard_bytes = openba::parse_byte_size(shard_size, "--shard-size");
     options.overwrite = force;
@@ -57,6 +75,7 @@ int main(int argc, char** argv) {
       writer.write(spec.name, openba::initial_tensor(spec, config, seed, scheme));
       progress.advance(static_cast<uint64_t>(spec.numel()) * openba::dtype_size(config.dtype));
     }
+    for (const std::string& file : tokenizer_files) writer.copy_file(file);
     const std::string path = writer.commit();
     progress.finish();
     const auto params = openba::count_parameters(config);

@@ -84,7 +84,7 @@ int run_encode(const InputFlags& in, const std::string& tokenizer_dir, const std
   options.max_shard_tokens = shard_tokens;
   options.overwrite = force;
   options.provenance = {{"format", in.format}, {"split", in.split}, {"field", in.field}};
-  openba::ShardWriter writer(out, tokenizer, options);
+  openba::ShardWriter writer(out, tokenizer.info(), options);
   openba::Stopwatch clock;
   openba::Progress progress("encode", total_file_bytes(in.inputs), "bytes", !quiet);
   const openba::EncodeSummary summary = openba::encode_corpus(reader, tokenizer, writer, &progress);

@@ -1,0 +1,76 @@
+// OpenBA's token-id layout over a SentencePiece model, without loading
+// SentencePiece (safe in processes that load LibTorch; see spiece_model.h).
+// With P pieces in spiece.model (shared/reference/openba.md section 2):
+//   pad 0 (also the decoder start), </s> 1, <unk> 2   (inside the model)
+//   <extra_id_N> = P + 99 - N for N in [0, 100)       (counting down)
+//   <R> = P + 100, <S> = P + 101, <X> = P + 102       (added_tokens.json)
+// vocab_size() = P + 103; the embedding has padded_vocab_rows(), the next
+// multiple of 128.
+//
+// A tokenizer directory holds spiece.model and, where present,
+// added_tokens.json, special_tokens_map.json and tokenizer_config.json: the
+// files of OpenBA's released tokenizer load with the ids above.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tokenizer/spiece_model.h"
+#include "tokenizer/tokenizer_info.h"
+
+namespace openba {
+
+class TokenizerLayout {
+ public:
+  // A tokenizer (or checkpoint) directory. Missing spiece.model, malformed
+  // JSON or ids that contradict OpenBA's layout are errors naming the file.
+  static TokenizerLayout load(const std::string& dir);
+  // Serialized spiece.model bytes with OpenBA's default added tokens.
+  static TokenizerLayout from_model_proto(const std::string& serialized, const std::string& source);
+
+  int piece_count() const { return static_cast<int>(model_.pieces.size()); }
+  int extra_ids() const { return extra_ids_; }
+  int vocab_size() const { return vocab_size_; }
+  int padded_vocab_rows() const { return (vocab_size_ + 127) / 128 * 128; }
+  int pad_id() const { return 0; }
+  int eos_id() const { return 1; }
+  int unk_id() const { return 2; }
+  int decoder_start_id() const { return 0; }
+  int sentinel_id(int n) const;  // <extra_id_n>
+  int mode_id(char mode) const;  // 'R', 'S' or 'X'
+  bool is_special(int id) const; // control, unknown, sentinel or added token
+  std::string id_to_piece(int id) const;
+
+  // Text from ids by the piece table alone: '\u2581' becomes a space, byte
+  // pieces become their bytes, specials print by name (or are skipped).
+  // Matches SentencePiece's decoding for ordinary text; for previews in
+  // processes that cannot load SentencePiece.
+  std::string decode_pieces(const std::vector<int>& ids, bool skip_special = false) const;
+
+  // SHA-256 over spiece.model and the special-id layout: equal fingerprints
+  // mean identical ids for any text.
+  const std::string& fingerprint() const { return fingerprint_; }
+  TokenizerInfo info() const { return {fingerprint_, vocab_size_, piece_count()}; }
+  const std::string& model_proto() const { return model_proto_; }
+  const std::map<std::string, int>& added_tokens() const { return added_; }
+
+  // Writes spiece.model, added_tokens.json, special_tokens_map.json and
+  // tokenizer_config.json into an existing directory.
+  void write_files(const std::string& dir) const;
+
+ protected:
+  TokenizerLayout() = default;
+  void finish(const std::string& source);
+  void check_id(int id) const;
+
+  std::string model_proto_;
+  SpieceModel model_;
+  int extra_ids_ = 100;
+  int vocab_size_ = 0;
+  std::map<std::string, int> added_;
+  std::map<int, std::string> special_names_;  // ids >= pieces
+  std::string fingerprint_;
+};
+
+}  // namespace openba

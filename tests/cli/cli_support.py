@@ -2,6 +2,7 @@
 reading safetensors with an independent parser."""
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -25,6 +26,28 @@ def run(args, expect_ok=True, timeout=600):
     if expect_ok and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def demo_assets():
+    """The demo corpus and a tokenizer trained on it, built once per build
+    directory (shared by test processes; created under a temporary name and
+    renamed, so concurrent tests never see a half-made one)."""
+    root = os.path.join(BUILD_DIR, "test-data", "demo")
+    corpus, tokenizer = os.path.join(root, "corpus"), os.path.join(root, "tokenizer")
+    if not os.path.isdir(tokenizer):
+        os.makedirs(root, exist_ok=True)
+        work = tempfile.mkdtemp(prefix="making-", dir=root)
+        run([sys.executable, os.path.join(SOURCE_DIR, "scripts", "prepare_demo_corpus.py"), os.path.join(work, "corpus")])
+        run([tool("openba-tokenize"), "train", "--input", os.path.join(work, "corpus", "train", "en.txt"),
+             os.path.join(work, "corpus", "train", "zh.txt"), "--vocab-size", "8000", "--out",
+             os.path.join(work, "tokenizer")])
+        try:
+            os.rename(os.path.join(work, "corpus"), corpus)
+            os.rename(os.path.join(work, "tokenizer"), tokenizer)
+        except OSError:
+            pass  # another test process finished first
+        shutil.rmtree(work, ignore_errors=True)
+    return corpus, tokenizer
 
 
 def json_lines(text):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the built-in demo: sets up a fresh Debian machine, builds,
-# then runs the init -> inspect -> eval round trip on the tiny model.
-# Output goes to ${OPENBA_DEMO_DIR:-runs/demo}.
+# then: bilingual demo corpus (Debian's KJV Bible + Chinese fortunes) ->
+# OpenBA-style tokenizer -> token shards (train / held-out) -> a tiny OpenBA
+# model -> inspect -> held-out evaluation. Outputs go to ${OPENBA_DEMO_DIR:-runs/demo}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -10,12 +11,23 @@ out=${OPENBA_DEMO_DIR:-runs/demo}
 mkdir -p "$out"
 bin=build/tools
 
-echo "== openba-init: a randomly initialized tiny OpenBA"
-$bin/openba-init --config configs/models/tiny.yaml --out "$out/base" --seed 0 --force
+echo "== demo corpus"
+python3 scripts/prepare_demo_corpus.py "$out/corpus"
+echo "== openba-tokenize train"
+$bin/openba-tokenize train --input "$out/corpus/train/en.txt" "$out/corpus/train/zh.txt" \
+  --vocab-size 8000 --out "$out/tokenizer" --force
+echo "== openba-tokenize encode (train and held-out shards)"
+$bin/openba-tokenize encode --tokenizer "$out/tokenizer" --out "$out/shards/train" --force \
+  --input "$out/corpus/train/en.txt" "$out/corpus/train/zh.txt"
+$bin/openba-tokenize encode --tokenizer "$out/tokenizer" --out "$out/shards/heldout" --force \
+  --input "$out/corpus/heldout/en.txt" "$out/corpus/heldout/zh.txt"
+$bin/openba-tokenize stats "$out/shards/train" --tokenizer "$out/tokenizer" --top 10
+echo "== openba-init: a randomly initialized tiny OpenBA with this tokenizer"
+$bin/openba-init --config configs/models/tiny.yaml --tokenizer "$out/tokenizer" --out "$out/base" --seed 0 --force
 echo "== openba-inspect"
 $bin/openba-inspect "$out/base"
-echo "== openba-eval on 64 held-out examples"
-python3 tests/python/make_eval_data.py "$out/eval.jsonl" 8192 64 0
-$bin/openba-eval --model "$out/base" --data "$out/eval.jsonl" > "$out/eval.jsonl.losses"
-tail -n 1 "$out/eval.jsonl.losses"
+echo "== openba-eval on held-out prefix -> continuation examples"
+$bin/openba-tokenize dump "$out/shards/heldout" --count 0 | python3 scripts/make_prefix_examples.py "$out/heldout.jsonl"
+$bin/openba-eval --model "$out/base" --data "$out/heldout.jsonl" > "$out/heldout.losses.jsonl"
+tail -n 1 "$out/heldout.losses.jsonl"
 echo "demo: done; outputs in $out"

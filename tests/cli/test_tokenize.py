@@ -32,6 +32,17 @@ class TrainAndLayout(ToolTestCase):
         first = vocab.splitlines()[:3]
         self.assertEqual([line.split("\t")[0] for line in first], ["<pad>", "</s>", "<unk>"])
 
+    def test_training_is_repeatable_whatever_the_thread_count(self):
+        corpus, _ = demo_assets()
+        text = os.path.join(corpus, "train", "zh.txt")
+        models = []
+        for name, threads in (("a", "1"), ("b", "2"), ("c", "1")):
+            out = self.path(name)
+            run([tool("openba-tokenize"), "--threads", threads, "train", "--input", text, "--vocab-size", "6000", "--out", out])
+            models.append(read_binary(os.path.join(out, "spiece.model")))
+        self.assertEqual(models[0], models[1])
+        self.assertEqual(models[0], models[2])
+
     def test_init_takes_vocabulary_rows_from_the_tokenizer(self):
         _, tokenizer = demo_assets()
         model = self.path("model")

@@ -54,6 +54,42 @@ ModelConfig small_config(int64_t encoder_layers, int64_t decoder_layers, int64_t
   return c;
 }
 
+namespace {
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+void put_bytes(std::string& out, int field, const std::string& bytes) {
+  put_varint(out, (static_cast<uint64_t>(field) << 3) | 2);
+  put_varint(out, bytes.size());
+  out += bytes;
+}
+void put_int(std::string& out, int field, int64_t value) {
+  put_varint(out, static_cast<uint64_t>(field) << 3);
+  put_varint(out, static_cast<uint64_t>(value));
+}
+}  // namespace
+
+std::string synthetic_spiece_model(int pieces) {
+  std::string model;
+  for (int i = 0; i < pieces; ++i) {
+    std::string piece;
+    put_bytes(piece, 1, i == 0 ? "<pad>" : i == 1 ? "</s>" : i == 2 ? "<unk>" : "p" + std::to_string(i));
+    put_int(piece, 3, i < 2 ? 3 : i == 2 ? 2 : 1);  // CONTROL, UNKNOWN, NORMAL
+    put_bytes(model, 1, piece);
+  }
+  std::string spec;
+  put_int(spec, 40, 2);   // unk_id
+  put_int(spec, 41, -1);  // bos_id
+  put_int(spec, 42, 1);   // eos_id
+  put_int(spec, 43, 0);   // pad_id
+  put_bytes(model, 2, spec);
+  return model;
+}
+
 std::string safetensors_bytes(const std::string& header_json, const std::string& data) {
   std::string out(8, '\0');
   const uint64_t n = header_json.size();

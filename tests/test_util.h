@@ -35,6 +35,12 @@ ModelConfig small_config(int64_t encoder_layers, int64_t decoder_layers, int64_t
                          int64_t kv_channels, int64_t ffn_hidden, int64_t vocab_size,
                          DType dtype = DType::F32);
 
+// A SentencePiece model file (protobuf wire format) with `pieces` pieces:
+// <pad>, </s> (control), <unk>, then ordinary pieces "p3", "p4", ...; pad/eos/unk
+// ids 0/1/2 and no BOS, as OpenBA's. Enough for TokenizerLayout (not for
+// SentencePiece's own encoder).
+std::string synthetic_spiece_model(int pieces);
+
 // A safetensors file: 8-byte little-endian length, the header text as given,
 // then the data bytes.
 std::string safetensors_bytes(const std::string& header_json, const std::string& data);

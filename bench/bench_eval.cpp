@@ -7,11 +7,11 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "bench/bench_gemm.h"
 #include "model/config.h"
 #include "model/cpu_runtime.h"
 #include "model/evaluation.h"
 #include "model/flops.h"
+#include "model/gemm_yardstick.h"
 #include "model/init.h"
 #include "model/openba_model.h"
 #include "tools/cli_common.h"
@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
     openba::parse_command_line(app, argc, argv);
     openba::configure_threads(threads);
 
-    const double gemm = openba::bench::measure_gemm_flops();
+    const double gemm = openba::measure_gemm_flops();
     const openba::ModelConfig config = openba::load_model_config_yaml(config_path);
     openba::OpenBAModel model(config);
     openba::initialize_weights(*model, 0);

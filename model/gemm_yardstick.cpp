@@ -1,11 +1,11 @@
-#include "bench/bench_gemm.h"
+#include "model/gemm_yardstick.h"
 
 #include <torch/torch.h>
 
 #include "model/cpu_runtime.h"
 #include "util/resources.h"
 
-namespace openba::bench {
+namespace openba {
 
 double measure_gemm_flops(int64_t n, int repeats) {
   torch::NoGradGuard no_grad;
@@ -23,4 +23,4 @@ double measure_gemm_flops(int64_t n, int repeats) {
   return 2.0 * static_cast<double>(n) * n * n / best;
 }
 
-}  // namespace openba::bench
+}  // namespace openba

@@ -23,15 +23,9 @@ OpenBAModel load_model(const Checkpoint& checkpoint, const torch::Device& device
   return model;
 }
 
-std::string save_model(OpenBAModelImpl& model, const std::string& out_dir, DType storage_dtype,
-                       const WriterOptions& options, const std::vector<std::string>& extra_files) {
-  ModelConfig config = model.config;
-  config.dtype = storage_dtype;
-  WriterOptions with_tie = options;
-  if (model.lm_head_tied()) with_tie.metadata[kTiedMetadataKey] = "tied";
-  CheckpointWriter writer(out_dir, config, with_tie);
+void write_model_tensors(CheckpointWriter& writer, OpenBAModelImpl& model) {
   std::vector<PlannedTensor> plan;
-  const auto specs = openba_tensor_specs(config);
+  const auto specs = openba_tensor_specs(model.config);
   for (const TensorSpec& spec : specs) plan.push_back({spec.name, spec.shape});
   writer.plan(plan);
   auto params = model.named_parameters(true);
@@ -40,6 +34,16 @@ std::string save_model(OpenBAModelImpl& model, const std::string& out_dir, DType
     if (!param) throw Error("model has no parameter '" + spec.name + "'");
     writer.write(spec.name, *param);
   }
+}
+
+std::string save_model(OpenBAModelImpl& model, const std::string& out_dir, DType storage_dtype,
+                       const WriterOptions& options, const std::vector<std::string>& extra_files) {
+  ModelConfig config = model.config;
+  config.dtype = storage_dtype;
+  WriterOptions with_tie = options;
+  if (model.lm_head_tied()) with_tie.metadata[kTiedMetadataKey] = "tied";
+  CheckpointWriter writer(out_dir, config, with_tie);
+  write_model_tensors(writer, model);
   for (const std::string& file : extra_files) writer.copy_file(file);
   return writer.commit();
 }

@@ -16,6 +16,10 @@ namespace openba {
 OpenBAModel load_model(const Checkpoint& checkpoint, const torch::Device& device = torch::kCPU,
                        torch::ScalarType compute_dtype = torch::kFloat);
 
+// Plans and writes every tensor of the model into `writer` (which the
+// caller commits, possibly after adding files of its own).
+void write_model_tensors(CheckpointWriter& writer, OpenBAModelImpl& model);
+
 // Writes the model as a checkpoint directory with weights in `storage_dtype`
 // (both shared_embedding.weight and lm_head.weight are written, as in the
 // released files). `extra_files` (tokenizer files) are copied in.

@@ -293,6 +293,19 @@ torch::Tensor OpenBAModelImpl::forward(const Seq2SeqBatch& batch) {
   return project(dec);
 }
 
+void set_dropout(OpenBAModelImpl& model, double probability) {
+  model.config.hidden_dropout = probability;
+  model.config.attention_dropout = probability;
+  for (Stack stack : {model.encoder, model.decoder}) {
+    for (int64_t i = 0; i < stack->size(); ++i) {
+      Block block = stack->layer(i);
+      block->dropout = probability;
+      block->self_attn->dropout = probability;
+      if (block->is_decoder) block->inter_attn->dropout = probability;
+    }
+  }
+}
+
 std::vector<std::pair<std::string, torch::Tensor>> unique_named_parameters(OpenBAModelImpl& model) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   std::set<const void*> seen;

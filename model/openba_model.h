@@ -155,6 +155,9 @@ struct OpenBAModelImpl : torch::nn::Module {
 };
 TORCH_MODULE(OpenBAModel);
 
+// Sets every dropout probability (attention and residual) of the model.
+void set_dropout(OpenBAModelImpl& model, double probability);
+
 // Parameters by checkpoint name, each distinct tensor once (the tied
 // lm_head.weight is reported only under shared_embedding.weight).
 std::vector<std::pair<std::string, torch::Tensor>> unique_named_parameters(OpenBAModelImpl& model);

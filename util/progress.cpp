@@ -8,6 +8,8 @@
 
 namespace openba {
 
+bool progress_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
+
 Progress::Progress(std::string label, uint64_t total, std::string unit, bool enabled)
     : label_(std::move(label)),
       total_(total),

@@ -10,6 +10,9 @@
 
 namespace openba {
 
+// True when stderr is a terminal (a live progress line is shown there).
+bool progress_is_terminal();
+
 class Progress {
  public:
   // total == 0 means unknown (no ETA). unit names what is counted ("tokens").

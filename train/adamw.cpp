@@ -1,0 +1,123 @@
+#include "train/adamw.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+namespace openba {
+namespace {
+
+// One fused pass over a CPU float32 parameter: every array read and written once.
+void adamw_cpu(float* p, const float* g, float* m, float* v, int64_t n, float lr_decay, float b1, float b2,
+               float step_size, float bc2_sqrt, float eps) {
+  parallel_for(n, 1 << 15, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      float pi = p[i] * lr_decay;
+      const float gi = g[i];
+      const float mi = m[i] * b1 + (1.0f - b1) * gi;
+      const float vi = v[i] * b2 + (1.0f - b2) * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      pi -= step_size * mi / (std::sqrt(vi) / bc2_sqrt + eps);
+      p[i] = pi;
+    }
+  });
+}
+
+}  // namespace
+
+std::vector<AdamW::Param> AdamW::default_groups(const std::vector<std::pair<std::string, torch::Tensor>>& named) {
+  std::vector<Param> out;
+  for (const auto& [name, t] : named) out.push_back({name, t, t.dim() >= 2});
+  return out;
+}
+
+AdamW::AdamW(std::vector<Param> params, AdamWOptions options) : params_(std::move(params)), options_(options) {
+  for (const Param& p : params_) {
+    exp_avg_.push_back(torch::zeros_like(p.tensor, torch::MemoryFormat::Contiguous));
+    exp_avg_sq_.push_back(torch::zeros_like(p.tensor, torch::MemoryFormat::Contiguous));
+  }
+}
+
+void AdamW::step(double lr) {
+  torch::NoGradGuard no_grad;
+  ++steps_;
+  const double bc1 = 1.0 - std::pow(options_.beta1, static_cast<double>(steps_));
+  const double bc2 = 1.0 - std::pow(options_.beta2, static_cast<double>(steps_));
+  const double step_size = lr / bc1;
+  const double bc2_sqrt = std::sqrt(bc2);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    torch::Tensor p = params_[i].tensor;
+    const torch::Tensor g = p.grad();
+    if (!g.defined()) continue;
+    const double decay = params_[i].decay ? options_.weight_decay : 0.0;
+    torch::Tensor& m = exp_avg_[i];
+    torch::Tensor& v = exp_avg_sq_[i];
+    if (p.device().is_cpu() && p.scalar_type() == torch::kFloat && p.is_contiguous() && g.is_contiguous()) {
+      adamw_cpu(p.data_ptr<float>(), g.data_ptr<float>(), m.data_ptr<float>(), v.data_ptr<float>(), p.numel(),
+                static_cast<float>(1.0 - lr * decay), static_cast<float>(options_.beta1),
+                static_cast<float>(options_.beta2), static_cast<float>(step_size), static_cast<float>(bc2_sqrt),
+                static_cast<float>(options_.eps));
+      continue;
+    }
+    if (decay != 0) p.mul_(1.0 - lr * decay);
+    m.mul_(options_.beta1).add_(g, 1.0 - options_.beta1);
+    v.mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
+    p.addcdiv_(m, (v.sqrt() / bc2_sqrt).add_(options_.eps), -step_size);
+  }
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> AdamW::state_tensors() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    out.emplace_back("exp_avg." + params_[i].name, exp_avg_[i]);
+    out.emplace_back("exp_avg_sq." + params_[i].name, exp_avg_sq_[i]);
+  }
+  return out;
+}
+
+void AdamW::load_state(const std::map<std::string, torch::Tensor>& state, int64_t steps, const std::string& source) {
+  torch::NoGradGuard no_grad;
+  if (state.size() != 2 * params_.size()) {
+    throw Error(source + ": optimizer state holds " + std::to_string(state.size()) + " tensors, the model needs " +
+                std::to_string(2 * params_.size()) + " (a checkpoint of another model?)");
+  }
+  for (size_t i = 0; i < params_.size(); ++i) {
+    for (auto [prefix, target] : {std::pair<const char*, torch::Tensor*>{"exp_avg.", &exp_avg_[i]},
+                                  {"exp_avg_sq.", &exp_avg_sq_[i]}}) {
+      const std::string name = prefix + params_[i].name;
+      auto it = state.find(name);
+      if (it == state.end()) throw Error(source + ": optimizer state has no '" + name + "' (a checkpoint of another model?)");
+      if (it->second.sizes() != target->sizes()) {
+        throw Error(source + ": optimizer state '" + name + "' has shape " + c10::str(it->second.sizes()) +
+                    " but the parameter has " + c10::str(target->sizes()));
+      }
+      target->copy_(it->second);
+    }
+  }
+  steps_ = steps;
+}
+
+uint64_t AdamW::state_bytes() const {
+  uint64_t total = 0;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    total += static_cast<uint64_t>(exp_avg_[i].numel() * exp_avg_[i].element_size() +
+                                   exp_avg_sq_[i].numel() * exp_avg_sq_[i].element_size());
+  }
+  return total;
+}
+
+double learning_rate(int64_t step, double lr, double min_lr, int64_t warmup_steps, int64_t decay_steps) {
+  if (warmup_steps > 0 && step < warmup_steps) {
+    return lr * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
+  }
+  if (decay_steps <= warmup_steps) return lr;
+  const double progress = std::min(1.0, static_cast<double>(step - warmup_steps) /
+                                            static_cast<double>(decay_steps - warmup_steps));
+  return min_lr + 0.5 * (lr - min_lr) * (1.0 + std::cos(M_PI * progress));
+}
+
+}  // namespace openba

@@ -1,0 +1,59 @@
+// AdamW with decoupled weight decay (PyTorch's update order), state kept per
+// parameter name so checkpoints are safetensors any tool can read and a
+// sharded optimizer can re-split by name:
+//   p <- p (1 - lr wd)                 (decay only for matrices and embeddings,
+//   m <- b1 m + (1 - b1) g              not for norms and biases)
+//   v <- b2 v + (1 - b2) g^2
+//   p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace openba {
+
+struct AdamWOptions {
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1;
+};
+
+class AdamW {
+ public:
+  struct Param {
+    std::string name;
+    torch::Tensor tensor;
+    bool decay = true;
+  };
+  // Decay applies to tensors of rank >= 2 (matrices, embeddings).
+  static std::vector<Param> default_groups(const std::vector<std::pair<std::string, torch::Tensor>>& named);
+
+  AdamW(std::vector<Param> params, AdamWOptions options);
+
+  // One update from each parameter's .grad() (parameters without one are skipped).
+  void step(double lr);
+  int64_t steps() const { return steps_; }
+  const std::vector<Param>& params() const { return params_; }
+
+  // "exp_avg.<name>" and "exp_avg_sq.<name>" tensors, for checkpoints.
+  std::vector<std::pair<std::string, torch::Tensor>> state_tensors() const;
+  // Restores state saved by state_tensors(); every name and shape must match
+  // (Error naming `source` and the tensor otherwise).
+  void load_state(const std::map<std::string, torch::Tensor>& state, int64_t steps, const std::string& source);
+  uint64_t state_bytes() const;
+
+ private:
+  std::vector<Param> params_;
+  std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;
+  AdamWOptions options_;
+  int64_t steps_ = 0;
+};
+
+// Warmup (linear from lr/warmup to lr) then cosine from lr to min_lr at
+// decay_steps, constant after.
+double learning_rate(int64_t step, double lr, double min_lr, int64_t warmup_steps, int64_t decay_steps);
+
+}  // namespace openba

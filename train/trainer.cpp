@@ -1,0 +1,401 @@
+#include "train/trainer.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "model/checkpoint.h"
+#include "model/cpu_runtime.h"
+#include "model/evaluation.h"
+#include "model/flops.h"
+#include "model/gemm_yardstick.h"
+#include "model/model_io.h"
+#include "tokenizer/layout.h"
+#include "tokenizer/shard_reader.h"
+#include "train/adamw.h"
+#include "train/gradient_sync.h"
+#include "train/metrics_log.h"
+#include "train/training_checkpoint.h"
+#include "train/ul2_batch.h"
+#include "train/ul2_stream.h"
+#include "util/error.h"
+#include "util/format.h"
+#include "util/fs.h"
+#include "util/progress.h"
+#include "util/resources.h"
+#include "util/sha256.h"
+
+namespace openba {
+namespace fs = std::filesystem;
+namespace {
+
+// The data side of a run: tokenizer, shard mixture, UL2 streams.
+struct DataSetup {
+  std::unique_ptr<TokenizerLayout> tokenizer;
+  std::unique_ptr<Ul2Stream> train;
+  std::unique_ptr<Ul2Stream> heldout;  // null without data.heldout
+};
+
+DataSetup open_data(const TrainConfig& c, int64_t model_vocab_rows) {
+  DataSetup d;
+  if (!fs::exists(fs::path(c.checkpoint) / "spiece.model")) {
+    throw Error(c.checkpoint + ": the model checkpoint has no tokenizer (spiece.model); create it with "
+                               "openba-init --tokenizer DIR");
+  }
+  d.tokenizer = std::make_unique<TokenizerLayout>(TokenizerLayout::load(c.checkpoint));
+  if (d.tokenizer->vocab_size() > model_vocab_rows) {
+    throw Error(c.checkpoint + ": the tokenizer has " + std::to_string(d.tokenizer->vocab_size()) +
+                " ids but the model only " + std::to_string(model_vocab_rows) + " embedding rows");
+  }
+  auto open = [&](const std::string& dir) {
+    auto set = std::make_shared<ShardSet>(ShardSet::open(dir));
+    set->require_tokenizer(d.tokenizer->fingerprint(), "the model " + c.checkpoint);
+    return set;
+  };
+  std::vector<ShardMixture::Source> sources;
+  for (const auto& s : c.train) sources.push_back({open(s.shards), s.weight});
+  Ul2Options options;
+  options.encoder_tokens = c.encoder_tokens;
+  options.decoder_tokens = c.decoder_tokens;
+  options.denoisers = c.denoisers;
+  options.seed = c.data_seed;
+  d.train = std::make_unique<Ul2Stream>(std::make_shared<ShardMixture>(sources), *d.tokenizer, options);
+  if (!c.heldout.empty()) {
+    Ul2Options h = options;
+    h.seed = c.data_seed + 0x5eed;  // its own stream: held-out examples never move
+    d.heldout = std::make_unique<Ul2Stream>(
+        std::make_shared<ShardMixture>(std::vector<ShardMixture::Source>{{open(c.heldout), 1.0}}), *d.tokenizer, h);
+  }
+  return d;
+}
+
+double peak_flops(const TrainConfig& c, const torch::Device& device) {
+  if (c.peak_tflops > 0) return c.peak_tflops * 1e12;
+  if (device.is_cpu()) return measure_gemm_flops(2048, 2);
+  return 0;  // unknown accelerator peak: MFU omitted unless logging.peak_tflops is set
+}
+
+struct EvalResult {
+  std::vector<double> loss;    // per denoiser
+  std::vector<int64_t> tokens;
+  double overall = 0;
+};
+
+// Fixed held-out examples: for denoiser d, examples 0..M-1 of the held-out stream.
+EvalResult evaluate(OpenBAModelImpl& model, const Ul2Stream& heldout, const TrainConfig& c, GradientSync& sync,
+                    const torch::Device& device) {
+  const size_t k = c.denoisers.size();
+  std::vector<Ul2Example> all;
+  for (size_t d = 0; d < k; ++d) {
+    for (int64_t j = 0; j < c.eval_examples_per_denoiser; ++j) all.push_back(heldout.example_with(static_cast<uint64_t>(j), static_cast<int>(d)));
+  }
+  // Ranks split the examples; sums meet in all_reduce.
+  std::vector<double> sums(2 * k, 0.0);
+  model.eval();
+  const size_t per_rank = (all.size() + sync.world_size() - 1) / sync.world_size();
+  const size_t begin = std::min(all.size(), per_rank * sync.rank());
+  const size_t end = std::min(all.size(), begin + per_rank);
+  for (size_t b = begin; b < end; b += static_cast<size_t>(c.eval_batch)) {
+    const std::vector<Ul2Example> slice(all.begin() + b, all.begin() + std::min(end, b + c.eval_batch));
+    const TrainBatch batch = make_train_batch(slice, model.config, device);
+    const auto losses = example_losses(model, batch.batch);
+    for (size_t i = 0; i < slice.size(); ++i) {
+      sums[slice[i].denoiser] += losses[i].nll_sum;
+      sums[k + slice[i].denoiser] += static_cast<double>(losses[i].tokens);
+    }
+  }
+  model.train();
+  sync.all_reduce_sum(sums);
+  EvalResult r;
+  double nll = 0, tokens = 0;
+  for (size_t d = 0; d < k; ++d) {
+    r.loss.push_back(sums[k + d] > 0 ? sums[d] / sums[k + d] : 0.0);
+    r.tokens.push_back(static_cast<int64_t>(sums[k + d]));
+    nll += sums[d];
+    tokens += sums[k + d];
+  }
+  r.overall = tokens > 0 ? nll / tokens : 0.0;
+  return r;
+}
+
+double global_grad_norm(const std::vector<torch::Tensor>& params) {
+  double total = 0;
+  for (const auto& p : params) {
+    if (!p.grad().defined()) continue;
+    total += p.grad().to(torch::kDouble).pow(2).sum().item<double>();
+  }
+  return std::sqrt(total);
+}
+
+std::vector<std::string> nonfinite_gradients(const std::vector<std::pair<std::string, torch::Tensor>>& named) {
+  std::vector<std::string> bad;
+  for (const auto& [name, p] : named) {
+    if (p.grad().defined() && !torch::isfinite(p.grad()).all().item<bool>()) bad.push_back(name);
+  }
+  return bad;
+}
+
+}  // namespace
+
+std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSync& sync) {
+  const bool leader = sync.rank() == 0;
+  const torch::Device device(c.device);
+  if (device.is_cpu()) configure_cpu_runtime(c.threads);
+  const int64_t accumulation = c.accumulation_steps(sync.world_size());
+  const int64_t per_rank = c.global_batch / sync.world_size();
+
+  // Everything that can be wrong is checked before the first step.
+  const Checkpoint init = Checkpoint::open(c.checkpoint);
+  DataSetup data = open_data(c, init.config().vocab_size);
+  if (c.dynamic_mixture && c.heldout.empty()) throw Error("ul2.dynamic needs data.heldout (held-out losses drive it)");
+  const std::string checkpoints_dir = (fs::path(run.out_dir) / "checkpoints").string();
+  const std::string resume_from = run.resume ? newest_training_checkpoint(checkpoints_dir) : "";
+  if (!run.resume && !newest_training_checkpoint(checkpoints_dir).empty()) {
+    throw Error(run.out_dir + ": already holds training checkpoints (use --resume to continue, or another --out)");
+  }
+  fs::create_directories(run.out_dir);
+  const std::string config_hash = sha256_hex(run.effective_config);
+  if (leader) StagingDir::write_file_atomically((fs::path(run.out_dir) / "config.yaml").string(), run.effective_config);
+
+  OpenBAModel model = load_model(init, device);
+  set_dropout(*model, c.dropout);
+  model->train();
+  const auto named = unique_named_parameters(*model);
+  std::vector<torch::Tensor> params;
+  for (const auto& [name, p] : named) params.push_back(p);
+  AdamWOptions adam;
+  adam.beta1 = c.beta1;
+  adam.beta2 = c.beta2;
+  adam.eps = c.eps;
+  adam.weight_decay = c.weight_decay;
+  AdamW optimizer(AdamW::default_groups(named), adam);
+  const std::vector<std::string> tokenizer_files = init.tokenizer_files();
+
+  TrainerState state;
+  state.config_hash = config_hash;
+  state.mixture_weights = !c.dynamic_initial.empty() ? c.dynamic_initial : data.train->initial_weights();
+  if (!resume_from.empty()) {
+    state = read_training_checkpoint(resume_from, *model, optimizer);
+    if (state.mixture_weights.size() != c.denoisers.size()) {
+      throw Error(resume_from + ": checkpoint has " + std::to_string(state.mixture_weights.size()) +
+                  " mixture weights but the configuration " + std::to_string(c.denoisers.size()) + " denoisers");
+    }
+  }
+  MetricsLog log(run.out_dir, leader && c.tensorboard, resume_from.empty() ? -1 : state.step);
+  if (!resume_from.empty()) {
+    if (state.config_hash != config_hash) log.line("note: the configuration changed since " + resume_from);
+    log.line("resumed from " + resume_from + " at step " + std::to_string(state.step));
+  }
+  const double peak = peak_flops(c, device);
+  if (leader) {
+    std::string lengths;
+    for (size_t d = 0; d < c.denoisers.size(); ++d) {
+      lengths += (d ? ", " : "") + c.denoisers[d].name + " L=" + std::to_string(data.train->raw_lengths()[d]);
+    }
+    log.line("model " + init.config().summary() + "; " + std::to_string(c.steps) + " steps of " +
+             std::to_string(c.global_batch) + " examples (" + std::to_string(sync.world_size()) + " rank(s), micro " +
+             std::to_string(c.micro_batch) + ", accumulation " + std::to_string(accumulation) + "); budgets " +
+             std::to_string(c.encoder_tokens) + "/" + std::to_string(c.decoder_tokens) + ": " + lengths);
+  }
+
+  const int64_t decay_steps = c.decay_steps > 0 ? c.decay_steps : c.steps;
+  const size_t k = c.denoisers.size();
+  Progress progress("train", static_cast<uint64_t>(c.steps), "steps", leader && !run.quiet);
+  progress.advance(static_cast<uint64_t>(state.step));
+  Stopwatch window;
+  double window_tokens = 0, window_flops = 0;
+  std::string last_checkpoint;
+
+  auto run_eval = [&](int64_t step) {
+    if (!data.heldout) return;
+    const EvalResult r = evaluate(*model, *data.heldout, c, sync, device);
+    nlohmann::ordered_json j;
+    nlohmann::ordered_json per;
+    for (size_t d = 0; d < k; ++d) per[c.denoisers[d].name] = r.loss[d];
+    j["eval_loss"] = r.overall;
+    j["eval_loss_by_denoiser"] = per;
+    if (c.dynamic_mixture) {
+      state.mixture_weights = dynamic_mixture_update(state.mixture_weights, r.loss, c.dynamic_targets, c.dynamic_c);
+      nlohmann::ordered_json w;
+      for (size_t d = 0; d < k; ++d) w[c.denoisers[d].name] = state.mixture_weights[d];
+      j["mixture_weights"] = w;
+    }
+    if (leader) {
+      log.record(step, j);
+      char text[128];
+      std::snprintf(text, sizeof(text), "step %lld: held-out loss %.4f", static_cast<long long>(step), r.overall);
+      log.line(text);
+    }
+  };
+  auto save = [&](int64_t step) {
+    if (!leader) return;
+    last_checkpoint = (fs::path(checkpoints_dir) / checkpoint_dir_name(step)).string();
+    write_training_checkpoint(last_checkpoint, *model, optimizer, state, tokenizer_files);
+    prune_training_checkpoints(checkpoints_dir, c.keep_checkpoints);
+  };
+
+  while (state.step < c.steps) {
+    const int64_t step = state.step;  // 0-based index of the step being taken
+    const double lr = learning_rate(step, c.lr, c.min_lr, c.warmup_steps, decay_steps);
+    const uint64_t first = state.examples + static_cast<uint64_t>(per_rank) * sync.rank();
+    std::vector<Ul2Example> examples;
+    for (int64_t j = 0; j < per_rank; ++j) examples.push_back(data.train->example(first + j, state.mixture_weights));
+    // The gradient is a sum over examples, so micro-batches may group examples
+    // of similar shape: less padding (stable sort: deterministic).
+    std::stable_sort(examples.begin(), examples.end(), [](const Ul2Example& a, const Ul2Example& b) {
+      if (a.labels.size() != b.labels.size()) return a.labels.size() < b.labels.size();
+      return a.input_ids.size() < b.input_ids.size();
+    });
+
+    // Sums across ranks: [targets, nll, real tokens, padded tokens, flops, per-denoiser nll..., per-denoiser tokens...]
+    std::vector<double> sums(5 + 2 * k, 0.0);
+    for (const auto& e : examples) sums[0] += static_cast<double>(e.labels.size());
+    std::vector<double> targets{sums[0]};
+    sync.all_reduce_sum(targets);
+    const double global_targets = targets[0];
+
+    for (const auto& p : params) {
+      if (p.grad().defined()) p.mutable_grad().zero_();
+    }
+    bool bad_loss = false;
+    for (int64_t a = 0; a < accumulation; ++a) {
+      const std::vector<Ul2Example> micro(examples.begin() + a * c.micro_batch,
+                                          examples.begin() + (a + 1) * c.micro_batch);
+      const TrainBatch batch = make_train_batch(micro, model->config, device);
+      LossParts parts = seq2seq_loss(*model, batch.batch);
+      torch::Tensor loss = parts.nll_sum / global_targets;
+      if (std::find(c.nonfinite_at_steps.begin(), c.nonfinite_at_steps.end(), static_cast<double>(step + 1)) !=
+          c.nonfinite_at_steps.end()) {
+        loss = loss * std::numeric_limits<double>::quiet_NaN();  // debug.nonfinite_at_steps
+      }
+      loss.backward();
+      const double nll = parts.nll_sum.item<double>();
+      if (!std::isfinite(nll) || !std::isfinite(loss.item<double>())) bad_loss = true;
+      sums[1] += nll;
+      sums[2] += static_cast<double>(batch.real_tokens);
+      sums[3] += static_cast<double>(batch.padded_tokens);
+      sums[4] += 3.0 * forward_flops_per_sequence(model->config, batch.batch.input_ids.size(1),
+                                                  batch.batch.labels.size(1)) *
+                 static_cast<double>(micro.size());
+      for (size_t i = 0; i < micro.size(); ++i) {
+        sums[5 + batch.denoisers[i]] += parts.example_nll[i];
+        sums[5 + k + batch.denoisers[i]] += static_cast<double>(parts.example_tokens[i]);
+      }
+    }
+    sync.reduce_gradients(params);
+    sync.all_reduce_sum(sums);
+    const double grad_norm = global_grad_norm(params);
+    const bool finite = !bad_loss && std::isfinite(sums[1]) && std::isfinite(grad_norm);
+    if (!finite) {
+      ++state.nonfinite_total;
+      ++state.nonfinite_in_a_row;
+      const auto bad = nonfinite_gradients(named);
+      if (leader) {
+        log.line("step " + std::to_string(step + 1) + ": non-finite loss or gradient, step skipped (" +
+                 std::to_string(state.nonfinite_in_a_row) + " in a row" +
+                 (bad.empty() ? "" : "; first bad gradient: " + bad.front()) + ")");
+        log.record(step + 1, {{"skipped", "non-finite loss or gradient"}, {"nonfinite_total", state.nonfinite_total}});
+      }
+      if (state.nonfinite_in_a_row >= c.max_nonfinite_in_a_row) {
+        throw Error("aborting at step " + std::to_string(step + 1) + ": " + std::to_string(state.nonfinite_in_a_row) +
+                    " steps in a row had a non-finite loss or gradient (loss sum " + std::to_string(sums[1]) +
+                    ", gradient norm " + std::to_string(grad_norm) + "; " + std::to_string(bad.size()) +
+                    " parameters with non-finite gradients" + (bad.empty() ? "" : ", e.g. " + bad.front()) +
+                    "). Lower trainer.lr or check the data; trainer.max_nonfinite_in_a_row sets the limit.");
+      }
+    } else {
+      state.nonfinite_in_a_row = 0;
+      if (c.grad_clip > 0 && grad_norm > c.grad_clip) {
+        const double scale = c.grad_clip / (grad_norm + 1e-6);
+        torch::NoGradGuard no_grad;
+        for (auto& p : params) {
+          if (p.grad().defined()) p.mutable_grad().mul_(scale);
+        }
+      }
+      optimizer.step(lr);
+    }
+    state.step += 1;
+    state.examples += static_cast<uint64_t>(c.global_batch);
+    state.tokens += static_cast<uint64_t>(sums[2]);
+    window_tokens += sums[2];
+    window_flops += sums[4];
+    progress.advance(1);
+
+    if (leader && (state.step % c.log_every == 0 || state.step == c.steps) && finite) {
+      const double seconds = window.seconds();
+      nlohmann::ordered_json j;
+      j["tokens"] = state.tokens;
+      j["loss"] = sums[1] / sums[0];
+      nlohmann::ordered_json per;
+      for (size_t d = 0; d < k; ++d) {
+        if (sums[5 + k + d] > 0) per[c.denoisers[d].name] = sums[5 + d] / sums[5 + k + d];
+      }
+      j["loss_by_denoiser"] = per;
+      j["lr"] = lr;
+      j["grad_norm"] = grad_norm;
+      j["tokens_per_s"] = window_tokens / seconds;
+      if (peak > 0) j["mfu"] = window_flops / seconds / peak;
+      j["padding"] = 1.0 - sums[2] / sums[3];
+      j["peak_memory_bytes"] = peak_rss_bytes();
+      if (state.nonfinite_total) j["nonfinite_total"] = state.nonfinite_total;
+      log.record(state.step, j);
+      char text[200];
+      std::snprintf(text, sizeof(text), "step %lld/%lld: loss %.4f, lr %.3g, grad norm %.3g, %.0f tokens/s",
+                    static_cast<long long>(state.step), static_cast<long long>(c.steps), sums[1] / sums[0], lr,
+                    grad_norm, window_tokens / seconds);
+      if (!progress_is_terminal()) log.line(text);
+      window.reset();
+      window_tokens = window_flops = 0;
+    }
+    if (c.eval_every > 0 && state.step % c.eval_every == 0 && state.step < c.steps) run_eval(state.step);
+    if (c.checkpoint_every > 0 && state.step % c.checkpoint_every == 0 && state.step < c.steps) save(state.step);
+  }
+  progress.finish();
+  run_eval(state.step);
+  if (last_checkpoint.empty() || last_checkpoint != (fs::path(checkpoints_dir) / checkpoint_dir_name(state.step)).string()) {
+    save(state.step);
+  }
+  const std::string final_dir = (fs::path(run.out_dir) / "final").string();
+  if (leader) {
+    const DType dtype = c.save_dtype.empty() ? init.config().dtype : parse_float_dtype_flag(c.save_dtype, "trainer.save_dtype");
+    WriterOptions options;
+    options.overwrite = true;
+    options.protected_paths = {c.checkpoint};
+    save_model(*model, final_dir, dtype, options, tokenizer_files);
+    log.line("final model: " + final_dir);
+  }
+  log.flush();
+  return final_dir;
+}
+
+void write_preview(const TrainConfig& c, int64_t n, const std::string& path) {
+  const Checkpoint init = Checkpoint::open(c.checkpoint);
+  DataSetup data = open_data(c, init.config().vocab_size);
+  const auto weights = !c.dynamic_initial.empty() ? c.dynamic_initial : data.train->initial_weights();
+  std::string out;
+  for (int64_t i = 0; i < n; ++i) {
+    const Ul2Example ex = data.train->example(static_cast<uint64_t>(i), weights);
+    const std::vector<int> input(ex.input_ids.begin(), ex.input_ids.end());
+    const std::vector<int> labels(ex.labels.begin(), ex.labels.end());
+    nlohmann::ordered_json j;
+    j["index"] = i;
+    j["denoiser"] = c.denoisers[ex.denoiser].name;
+    j["input_ids"] = ex.input_ids;
+    j["labels"] = ex.labels;
+    j["input_text"] = data.tokenizer->decode_pieces(input);
+    j["target_text"] = data.tokenizer->decode_pieces(labels);
+    out += j.dump() + "\n";
+  }
+  if (path == "-") {
+    std::cout << out;
+  } else {
+    StagingDir::write_file_atomically(path, out);
+  }
+}
+
+}  // namespace openba

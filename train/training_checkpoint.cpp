@@ -1,0 +1,159 @@
+#include "train/training_checkpoint.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "model/checkpoint.h"
+#include "model/checkpoint_writer.h"
+#include "model/layout.h"
+#include "model/model_io.h"
+#include "model/safetensors_io.h"
+#include "train/adamw.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+namespace openba {
+namespace fs = std::filesystem;
+namespace {
+
+std::string to_hex(const torch::Tensor& bytes) {
+  const auto b = bytes.contiguous();
+  const uint8_t* p = b.data_ptr<uint8_t>();
+  std::string out;
+  char two[3];
+  for (int64_t i = 0; i < b.numel(); ++i) {
+    std::snprintf(two, sizeof(two), "%02x", p[i]);
+    out += two;
+  }
+  return out;
+}
+
+torch::Tensor from_hex(const std::string& hex, const std::string& source) {
+  if (hex.size() % 2 != 0) throw Error(source + ": malformed rng_state");
+  auto out = torch::empty({static_cast<int64_t>(hex.size() / 2)}, torch::kByte);
+  uint8_t* p = out.data_ptr<uint8_t>();
+  for (size_t i = 0; i < hex.size(); i += 2) p[i / 2] = static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+bool is_checkpoint_name(const std::string& name) {
+  return name.size() == 13 && name.rfind("step-", 0) == 0 &&
+         std::all_of(name.begin() + 5, name.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::vector<std::string> complete_checkpoints(const std::string& dir) {
+  std::vector<std::string> names;
+  if (!fs::is_directory(dir)) return names;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_directory() && is_checkpoint_name(name) && fs::exists(entry.path() / "trainer_state.json")) {
+      names.push_back(name);
+    }
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+std::string checkpoint_dir_name(int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "step-%08lld", static_cast<long long>(step));
+  return name;
+}
+
+void write_training_checkpoint(const std::string& path, OpenBAModelImpl& model, const AdamW& optimizer,
+                               const TrainerState& state, const std::vector<std::string>& tokenizer_files) {
+  ModelConfig config = model.config;
+  config.dtype = DType::F32;  // master weights: exact resume
+  WriterOptions options;
+  options.overwrite = true;  // a re-run of the same step replaces it
+  if (model.lm_head_tied()) options.metadata[kTiedMetadataKey] = "tied";
+  CheckpointWriter writer(path, config, options);
+  write_model_tensors(writer, model);
+  for (const std::string& file : tokenizer_files) writer.copy_file(file);
+  write_safetensors_file((fs::path(writer.staging_path()) / "optimizer.safetensors").string(), optimizer.state_tensors());
+  nlohmann::ordered_json j;
+  j["step"] = state.step;
+  j["examples"] = state.examples;
+  j["tokens"] = state.tokens;
+  j["optimizer_steps"] = optimizer.steps();
+  j["mixture_weights"] = state.mixture_weights;
+  j["nonfinite_total"] = state.nonfinite_total;
+  j["nonfinite_in_a_row"] = state.nonfinite_in_a_row;
+  {
+    at::Generator generator = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    j["rng_state"] = to_hex(generator.get_state());
+  }
+  j["config_hash"] = state.config_hash;
+  writer.add_text_file("trainer_state.json", j.dump(2) + "\n");
+  writer.commit();
+}
+
+std::string newest_training_checkpoint(const std::string& checkpoints_dir) {
+  const auto names = complete_checkpoints(checkpoints_dir);
+  return names.empty() ? "" : (fs::path(checkpoints_dir) / names.back()).string();
+}
+
+TrainerState read_training_checkpoint(const std::string& path, OpenBAModelImpl& model, AdamW& optimizer) {
+  const std::string state_path = (fs::path(path) / "trainer_state.json").string();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text_file(state_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(state_path + ": malformed JSON: " + e.what());
+  }
+  const Checkpoint ck = Checkpoint::open(path);
+  if (!ck.config().same_architecture(model.config)) {
+    throw Error(path + ": checkpoint model (" + ck.config().summary() + ") differs from the configured model (" +
+                model.config.summary() + ")");
+  }
+  TrainerState s;
+  try {
+    s.step = j.at("step").get<int64_t>();
+    s.examples = j.at("examples").get<uint64_t>();
+    s.tokens = j.at("tokens").get<uint64_t>();
+    s.mixture_weights = j.at("mixture_weights").get<std::vector<double>>();
+    s.nonfinite_total = j.at("nonfinite_total").get<int64_t>();
+    s.nonfinite_in_a_row = j.at("nonfinite_in_a_row").get<int64_t>();
+    s.config_hash = j.value("config_hash", "");
+    torch::NoGradGuard no_grad;
+    auto params = model.named_parameters(true);
+    for (const TensorSpec& spec : openba_tensor_specs(model.config)) {
+      if (spec.name == kLmHeadWeightName && model.lm_head_tied()) continue;
+      torch::Tensor* param = params.find(spec.name);
+      if (!param) throw Error("model has no parameter '" + spec.name + "'");
+      param->copy_(ck.tensor(spec.name));
+    }
+    optimizer.load_state(read_safetensors_file((fs::path(path) / "optimizer.safetensors").string()),
+                         j.at("optimizer_steps").get<int64_t>(), (fs::path(path) / "optimizer.safetensors").string());
+    at::Generator generator = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(from_hex(j.at("rng_state").get<std::string>(), state_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(state_path + ": missing or malformed field (" + e.what() + ")");
+  }
+  return s;
+}
+
+void prune_training_checkpoints(const std::string& checkpoints_dir, int64_t keep) {
+  if (!fs::is_directory(checkpoints_dir)) return;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(checkpoints_dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(".step-", 0) == 0 && name.find(".tmp-") != std::string::npos) fs::remove_all(entry.path(), ec);
+  }
+  const auto names = complete_checkpoints(checkpoints_dir);
+  for (size_t i = 0; i + static_cast<size_t>(keep) < names.size(); ++i) {
+    fs::remove_all(fs::path(checkpoints_dir) / names[i], ec);
+  }
+}
+
+}  // namespace openba

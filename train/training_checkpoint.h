@@ -1,0 +1,42 @@
+// Training checkpoints: OUT/checkpoints/step-NNNNNNNN/ holds the model as a
+// checkpoint directory (fp32 master weights, tokenizer files) plus
+//   optimizer.safetensors  AdamW state per parameter name
+//   trainer_state.json     step, data position, tokens, mixture weights,
+//                          non-finite counters, RNG state, config hash
+// Written under a staging name and renamed when complete, so a kill at any
+// moment leaves either the previous checkpoints or a new complete one.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace openba {
+
+struct OpenBAModelImpl;
+class AdamW;
+
+struct TrainerState {
+  int64_t step = 0;             // completed optimizer steps
+  uint64_t examples = 0;        // data position: examples consumed
+  uint64_t tokens = 0;          // real (non-padding) tokens processed
+  std::vector<double> mixture_weights;
+  int64_t nonfinite_total = 0;
+  int64_t nonfinite_in_a_row = 0;
+  std::string config_hash;
+};
+
+std::string checkpoint_dir_name(int64_t step);
+
+// Writes everything (RNG state included) to `path` atomically.
+void write_training_checkpoint(const std::string& path, OpenBAModelImpl& model, const AdamW& optimizer,
+                               const TrainerState& state, const std::vector<std::string>& tokenizer_files);
+// The newest complete checkpoint under `checkpoints_dir`, or "" when none.
+std::string newest_training_checkpoint(const std::string& checkpoints_dir);
+// Loads weights, optimizer state and RNG state; Error naming the file when
+// the checkpoint does not match the model.
+TrainerState read_training_checkpoint(const std::string& path, OpenBAModelImpl& model, AdamW& optimizer);
+// Keeps the newest `keep` complete checkpoints; removes staging leftovers.
+void prune_training_checkpoints(const std::string& checkpoints_dir, int64_t keep);
+
+}  // namespace openba

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "tokenizer/document_reader.h"
+#include "util/utf8.h"
 #include "tokenizer/shard_reader.h"
 #include "tokenizer/shard_writer.h"
 #include "tokenizer/token_stats.h"
@@ -275,4 +276,10 @@ TEST_CASE("shards: statistics match a hand count", "[shards]") {
   CHECK(stats.length_percentile(50) == 2);   // nearest rank of {1, 2, 3, 5}
   CHECK(stats.length_percentile(100) == 5);
   CHECK(stats.length_percentile(10) == 1);
+}
+
+TEST_CASE("utf8: repair replaces each invalid byte with U+FFFD", "[corpus]") {
+  CHECK(openba::repair_utf8("ok") == "ok");
+  CHECK(openba::repair_utf8("a\xe4\xb8") == "a\xef\xbf\xbd\xef\xbf\xbd");  // a character cut short
+  CHECK(openba::repair_utf8("\xff" "b\xe4\xb8\xad") == "\xef\xbf\xbd" "b\xe4\xb8\xad");
 }

@@ -5,6 +5,7 @@
 
 #include "tokenizer/byte_source.h"
 #include "util/error.h"
+#include "util/utf8.h"
 
 namespace openba {
 namespace {
@@ -40,39 +41,6 @@ DocumentSplit parse_document_split(const std::string& text, const std::string& f
   if (text == "line") return DocumentSplit::kLine;
   if (text == "paragraph") return DocumentSplit::kParagraph;
   throw Error(flag + ": unknown split '" + text + "' (expected line or paragraph)");
-}
-
-size_t find_invalid_utf8(const std::string& text) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t n = text.size();
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char c = s[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t min;
-    uint32_t cp;
-    if ((c & 0xe0) == 0xc0) {
-      len = 2, min = 0x80, cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3, min = 0x800, cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-      return i;
-    }
-    if (i + len > n) return i;
-    for (size_t k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xc0) != 0x80) return i;
-      cp = (cp << 6) | (s[i + k] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;  // overlong, range, surrogates
-    i += len;
-  }
-  return std::string::npos;
 }
 
 DocumentReader::DocumentReader(std::vector<std::string> paths, ReaderOptions options)

@@ -77,7 +77,5 @@ class DocumentReader {
   bool source_done_ = true;
 };
 
-// Offset of the first byte that is not valid UTF-8, or std::string::npos.
-size_t find_invalid_utf8(const std::string& text);
 
 }  // namespace openba

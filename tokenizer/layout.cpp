@@ -7,6 +7,7 @@
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/sha256.h"
+#include "util/utf8.h"
 
 namespace openba {
 namespace fs = std::filesystem;
@@ -168,7 +169,7 @@ std::string TokenizerLayout::decode_pieces(const std::vector<int>& ids, bool ski
   }
   // SentencePiece adds a dummy space before the text; drop it like its decoder.
   if (!out.empty() && out[0] == ' ') out.erase(0, 1);
-  return out;
+  return repair_utf8(out);
 }
 
 void TokenizerLayout::write_files(const std::string& dir) const {

@@ -43,7 +43,8 @@ class TokenizerLayout {
   std::string id_to_piece(int id) const;
 
   // Text from ids by the piece table alone: '\u2581' becomes a space, byte
-  // pieces become their bytes, specials print by name (or are skipped).
+  // pieces become their bytes (invalid UTF-8 from a cut character becomes
+  // U+FFFD, as SentencePiece decodes it), specials print by name (or are skipped).
   // Matches SentencePiece's decoding for ordinary text; for previews in
   // processes that cannot load SentencePiece.
   std::string decode_pieces(const std::vector<int>& ids, bool skip_special = false) const;

@@ -50,6 +50,28 @@ def demo_assets():
     return corpus, tokenizer
 
 
+def demo_training_assets():
+    """Demo tokenizer, train/held-out shards and an initialized tiny model,
+    built once per build directory (see demo_assets)."""
+    corpus, tokenizer = demo_assets()
+    root = os.path.join(BUILD_DIR, "test-data", "demo")
+    ready = os.path.join(root, "training")
+    if not os.path.isdir(ready):
+        work = tempfile.mkdtemp(prefix="making-", dir=root)
+        for split in ("train", "heldout"):
+            run([tool("openba-tokenize"), "encode", "--tokenizer", tokenizer, "--quiet", "--out",
+                 os.path.join(work, split), "--input", os.path.join(corpus, split, "en.txt"),
+                 os.path.join(corpus, split, "zh.txt")])
+        run([tool("openba-init"), "--config", TINY, "--tokenizer", tokenizer, "--out", os.path.join(work, "base"),
+             "--quiet"])
+        try:
+            os.rename(work, ready)
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True)
+    return {"tokenizer": tokenizer, "train": os.path.join(ready, "train"), "heldout": os.path.join(ready, "heldout"),
+            "base": os.path.join(ready, "base")}
+
+
 def json_lines(text):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 

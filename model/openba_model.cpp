@@ -5,6 +5,8 @@
 #include <cmath>
 #include <set>
 
+#include "model/block_checkpoint.h"
+#include "model/cpu_autograd.h"
 #include "model/cpu_kernels.h"
 #include "util/error.h"
 
@@ -24,12 +26,21 @@ torch::nn::LayerNorm make_norm(const ModelConfig& c) {
 
 torch::Tensor norm(torch::nn::LayerNorm ln, const torch::Tensor& x) {
   if (use_cpu_kernels(x)) return cpu::layer_norm(x, ln->weight, ln->bias, ln->options.eps());
+  if (use_cpu_training_kernels(x)) return cpu::layer_norm_autograd(x, ln->weight, ln->bias, ln->options.eps());
   return ln(x);
 }
 
-torch::Tensor linear(const torch::nn::Linear& l, const torch::Tensor& x) {
-  if (use_cpu_kernels(x)) return cpu::linear(x, l->weight, l->bias);
-  return torch::nn::functional::linear(x, l->weight, l->bias);
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (use_cpu_kernels(x)) return cpu::linear(x, weight, bias);
+  if (use_cpu_training_kernels(x)) return cpu::linear_autograd(x, weight, bias);
+  return torch::nn::functional::linear(x, weight, bias);
+}
+
+torch::Tensor linear(const torch::nn::Linear& l, const torch::Tensor& x) { return linear(x, l->weight, l->bias); }
+
+// The fused paths have no dropout: they apply when it is off or not training.
+bool fused_cpu_path(const torch::Tensor& x, bool training, double dropout) {
+  return (use_cpu_kernels(x) || use_cpu_training_kernels(x)) && (!training || dropout == 0);
 }
 
 // Generic path. q, k, v: [B, H, Tq|Tk, kv].
@@ -51,8 +62,19 @@ torch::Tensor merge_heads(const torch::Tensor& x) {
 
 }  // namespace
 
+namespace {
+thread_local bool plain_aten_ops = false;
+}
+
+PlainAtenOps::PlainAtenOps() : previous_(plain_aten_ops) { plain_aten_ops = true; }
+PlainAtenOps::~PlainAtenOps() { plain_aten_ops = previous_; }
+
 bool use_cpu_kernels(const torch::Tensor& x) {
-  return !torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat;
+  return !plain_aten_ops && !torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat;
+}
+
+bool use_cpu_training_kernels(const torch::Tensor& x) {
+  return !plain_aten_ops && torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat;
 }
 
 torch::Tensor AttentionMask::dense(int64_t tq, int64_t tk) const {
@@ -118,6 +140,11 @@ torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const Attention
     auto [q, k, v] = cpu::split_qkv_rotary(mixed, qkv->bias, heads, kv_channels, rope.cos, rope.sin, scale);
     return linear(o, cpu::attention(q, k, v, mask.key_hidden, mask.causal, 1.0));
   }
+  if (use_cpu_training_kernels(x) && (!is_training() || dropout == 0)) {
+    auto mixed = cpu::linear_autograd(x, qkv->weight, {});
+    return linear(o, cpu::self_attention_autograd(mixed, qkv->bias, heads, kv_channels, rope.cos, rope.sin,
+                                                  mask.key_hidden, mask.causal));
+  }
   auto mixed = linear(qkv, x);
   // Rows are interleaved per head: [q_h; k_h; v_h] for each head h.
   auto per_head = mixed.view({b, t, heads, 3, kv_channels});
@@ -146,6 +173,10 @@ torch::Tensor CrossAttentionImpl::forward(const torch::Tensor& x, const torch::T
     const double scale = 1.0 / std::sqrt(static_cast<double>(kv_channels));
     return linear(o, cpu::attention(query, key, value, mask.key_hidden, false, scale));
   }
+  if (use_cpu_training_kernels(x) && (!is_training() || dropout == 0)) {
+    return linear(o, cpu::cross_attention_autograd(linear(q, x), linear(kv, memory), heads, kv_channels,
+                                                   mask.key_hidden));
+  }
   return linear(o, merge_heads(attend(query, key, value, mask, dropout, is_training())));
 }
 
@@ -159,6 +190,7 @@ SwiGluMlpImpl::SwiGluMlpImpl(const ModelConfig& c) : ffn_hidden(c.ffn_hidden) {
 torch::Tensor SwiGluMlpImpl::forward(const torch::Tensor& x) {
   auto h = linear(fc_in, x);
   if (use_cpu_kernels(x)) return linear(fc_out, cpu::swiglu(h, ffn_hidden));
+  if (use_cpu_training_kernels(x)) return linear(fc_out, cpu::swiglu_autograd(h, ffn_hidden));
   auto gate = h.narrow(-1, 0, ffn_hidden);
   auto up = h.narrow(-1, ffn_hidden, ffn_hidden);
   return linear(fc_out, torch::silu(gate) * up);
@@ -192,6 +224,15 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionMask& se
     auto mlp_out = mlp(normed);
     cpu::add_(h, mlp_out);
     return h;
+  }
+  if (use_cpu_training_kernels(x) && (!is_training() || dropout == 0)) {
+    auto h = cpu::add_autograd(x, self_attn(norm(input_layernorm, x), self_mask, rope));
+    auto normed = norm(post_attn_layernorm, h);
+    if (is_decoder) {
+      h = cpu::add_autograd(h, inter_attn(normed, memory, memory_mask));
+      normed = norm(post_inter_attn_layernorm, h);
+    }
+    return cpu::add_autograd(h, mlp(normed));
   }
   auto residual_dropout = [&](torch::Tensor t) {
     return (is_training() && dropout > 0) ? torch::dropout(t, dropout, true) : t;
@@ -229,10 +270,7 @@ OutputProjectionImpl::OutputProjectionImpl(torch::Tensor weight_tensor, torch::T
   if (bias_tensor.defined()) bias = register_parameter("bias", bias_tensor);
 }
 
-torch::Tensor OutputProjectionImpl::forward(const torch::Tensor& x) {
-  if (use_cpu_kernels(x)) return cpu::linear(x, weight, bias);
-  return torch::nn::functional::linear(x, weight, bias);
-}
+torch::Tensor OutputProjectionImpl::forward(const torch::Tensor& x) { return linear(x, weight, bias); }
 
 OpenBAModelImpl::OpenBAModelImpl(const ModelConfig& c) : config(c) {
   shared_embedding = register_module(
@@ -258,12 +296,21 @@ bool OpenBAModelImpl::lm_head_tied() const {
   return lm_head->weight.unsafeGetTensorImpl() == shared_embedding->weight.unsafeGetTensorImpl();
 }
 
+torch::Tensor OpenBAModelImpl::run_block(BlockImpl& block, const torch::Tensor& x, const AttentionMask& self_mask,
+                                         const RotaryTables& rope, const torch::Tensor& memory,
+                                         const AttentionMask& memory_mask) {
+  if (activation_checkpointing && is_training() && torch::GradMode::is_enabled()) {
+    return checkpointed_block_forward(block, x, self_mask, rope, memory, memory_mask);
+  }
+  return block.forward(x, self_mask, rope, memory, memory_mask);
+}
+
 torch::Tensor OpenBAModelImpl::encode(const torch::Tensor& input_ids,
                                       const torch::Tensor& attention_mask) {
   auto x = shared_embedding(input_ids);
   const AttentionMask mask = key_padding_mask(attention_mask);
   auto rope = make_rotary_tables(input_ids.size(1), config.kv_channels, config.rope_base, x.device());
-  for (int64_t i = 0; i < encoder->size(); ++i) x = encoder->layer(i)->forward(x, mask, rope);
+  for (int64_t i = 0; i < encoder->size(); ++i) x = run_block(*encoder->layer(i), x, mask, rope, {}, {});
   return norm(encoder->final_layernorm, x);
 }
 
@@ -276,7 +323,7 @@ torch::Tensor OpenBAModelImpl::decode(const torch::Tensor& decoder_input_ids,
   const AttentionMask memory_mask = key_padding_mask(encoder_attention_mask);
   auto rope = make_rotary_tables(decoder_input_ids.size(1), config.kv_channels, config.rope_base, x.device());
   for (int64_t i = 0; i < decoder->size(); ++i) {
-    x = decoder->layer(i)->forward(x, self_mask, rope, encoder_states, memory_mask);
+    x = run_block(*decoder->layer(i), x, self_mask, rope, encoder_states, memory_mask);
   }
   return norm(decoder->final_layernorm, x);
 }
@@ -292,6 +339,8 @@ torch::Tensor OpenBAModelImpl::forward(const Seq2SeqBatch& batch) {
   auto dec = decode(batch.decoder_input_ids, batch.decoder_attention_mask, enc, batch.attention_mask);
   return project(dec);
 }
+
+void set_activation_checkpointing(OpenBAModelImpl& model, bool enabled) { model.activation_checkpointing = enabled; }
 
 void set_dropout(OpenBAModelImpl& model, double probability) {
   model.config.hidden_dropout = probability;

@@ -49,6 +49,21 @@ AttentionMask key_padding_mask(const torch::Tensor& attention_mask, bool causal 
 
 // True when the fused CPU kernels apply: no autograd, CPU float32.
 bool use_cpu_kernels(const torch::Tensor& x);
+// True when their differentiable versions apply: autograd on, CPU float32.
+bool use_cpu_training_kernels(const torch::Tensor& x);
+
+// While alive, this thread uses plain ATen ops only (tests compare the fused
+// kernels with it; also a debugging aid).
+class PlainAtenOps {
+ public:
+  PlainAtenOps();
+  ~PlainAtenOps();
+  PlainAtenOps(const PlainAtenOps&) = delete;
+  PlainAtenOps& operator=(const PlainAtenOps&) = delete;
+
+ private:
+  bool previous_;
+};
 
 struct SelfAttentionImpl : torch::nn::Module {
   SelfAttentionImpl(const ModelConfig& config);
@@ -148,12 +163,22 @@ struct OpenBAModelImpl : torch::nn::Module {
   void tie_lm_head();
   bool lm_head_tied() const;
 
+  // One block's forward, checkpointed when activation_checkpointing is on.
+  torch::Tensor run_block(BlockImpl& block, const torch::Tensor& x, const AttentionMask& self_mask,
+                          const RotaryTables& rope, const torch::Tensor& memory, const AttentionMask& memory_mask);
+
   ModelConfig config;
+  // Recompute each block in backward (training with gradients only).
+  bool activation_checkpointing = false;
   torch::nn::Embedding shared_embedding{nullptr};
   Stack encoder{nullptr}, decoder{nullptr};
   OutputProjection lm_head{nullptr};
 };
 TORCH_MODULE(OpenBAModel);
+
+// Recomputes each block in backward instead of keeping its activations
+// (a custom autograd function; see model/block_checkpoint.h).
+void set_activation_checkpointing(OpenBAModelImpl& model, bool enabled);
 
 // Sets every dropout probability (attention and residual) of the model.
 void set_dropout(OpenBAModelImpl& model, double probability);

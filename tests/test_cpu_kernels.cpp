@@ -8,6 +8,7 @@
 #include "model/init.h"
 #include "model/openba_model.h"
 #include "tests/test_util.h"
+#include "tests/test_util.h"
 #include "util/thread_pool.h"
 
 namespace {
@@ -143,5 +144,155 @@ TEST_CASE("cpu kernels: linear splits rows or columns and adds the bias", "[kern
     auto b = torch::randn({37});
     CHECK(torch::allclose(openba::cpu::linear(x, w, b), torch::nn::functional::linear(x, w, b), 1e-5, 1e-5));
     CHECK(torch::allclose(openba::cpu::linear(x, w, {}), torch::matmul(x, w.t()), 1e-5, 1e-5));
+  }
+}
+
+#include <functional>
+#include <optional>
+
+#include "model/cpu_autograd.h"
+#include "train/ul2_batch.h"
+
+namespace {
+
+// Gradients of `loss(inputs...)` w.r.t. the inputs, computed twice: with the
+// fused kernels and with plain ATen ops.
+template <typename F>
+void compare_gradients(std::vector<torch::Tensor> inputs, F fused, F plain, double tol = 1e-4) {
+  auto grads_of = [&](F f) {
+    std::vector<torch::Tensor> leaves;
+    for (auto& t : inputs) leaves.push_back(t.detach().clone().requires_grad_(true));
+    auto out = f(leaves);
+    // A fixed random projection of the output makes every element matter.
+    torch::manual_seed(11);
+    (out * torch::randn_like(out)).sum().backward();
+    std::vector<torch::Tensor> g{out.detach()};
+    for (auto& l : leaves) g.push_back(l.grad());
+    return g;
+  };
+  const auto a = grads_of(fused);
+  const auto b = grads_of(plain);
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("tensor " << i << " (0 = output)");
+    REQUIRE(a[i].defined());
+    CHECK(torch::allclose(a[i], b[i], tol, tol));
+  }
+}
+
+using Inputs = std::vector<torch::Tensor>;
+using Fn = std::function<torch::Tensor(const Inputs&)>;
+
+}  // namespace
+
+TEST_CASE("cpu autograd kernels: gradients equal ATen's autograd", "[kernels][autograd]") {
+  PoolThreads pool(3);
+  torch::manual_seed(5);
+  SECTION("linear, with and without bias") {
+    compare_gradients<Fn>({torch::randn({2, 70, 24}), torch::randn({37, 24}), torch::randn({37})},
+                          [](const Inputs& v) { return openba::cpu::linear_autograd(v[0], v[1], v[2]); },
+                          [](const Inputs& v) { return torch::nn::functional::linear(v[0], v[1], v[2]); });
+    compare_gradients<Fn>({torch::randn({3, 24}), torch::randn({400, 24})},
+                          [](const Inputs& v) { return openba::cpu::linear_autograd(v[0], v[1], {}); },
+                          [](const Inputs& v) { return torch::matmul(v[0], v[1].t()); });
+  }
+  SECTION("layer norm") {
+    compare_gradients<Fn>({torch::randn({5, 9, 33}) * 2 + 1, torch::randn({33}), torch::randn({33})},
+                          [](const Inputs& v) { return openba::cpu::layer_norm_autograd(v[0], v[1], v[2], 1e-5); },
+                          [](const Inputs& v) { return at::layer_norm(v[0], {33}, v[1], v[2], 1e-5); });
+  }
+  SECTION("swiglu and add") {
+    compare_gradients<Fn>({torch::randn({4, 6, 2 * 19}) * 3},
+                          [](const Inputs& v) { return openba::cpu::swiglu_autograd(v[0], 19); },
+                          [](const Inputs& v) { return torch::silu(v[0].narrow(-1, 0, 19)) * v[0].narrow(-1, 19, 19); });
+    compare_gradients<Fn>({torch::randn({300}), torch::randn({300})},
+                          [](const Inputs& v) { return openba::cpu::add_autograd(v[0], v[1]); },
+                          [](const Inputs& v) { return v[0] + v[1]; });
+  }
+  SECTION("cross entropy with ignored targets") {
+    auto targets = torch::randint(0, 50, {40}, torch::kLong);
+    targets.narrow(0, 30, 10).fill_(-100);
+    compare_gradients<Fn>({torch::randn({40, 50}) * 4},
+                          [&](const Inputs& v) { return openba::cpu::cross_entropy_autograd(v[0], targets); },
+                          [&](const Inputs& v) {
+                            return torch::cross_entropy_loss(v[0], targets, {}, at::Reduction::None, -100);
+                          });
+  }
+  SECTION("self-attention with bias, rotary, padding, causal and a fully hidden row") {
+    const int64_t b = 3, t = 7, h = 2, kv = 6;
+    auto rope = openba::make_rotary_tables(t, kv, 10000.0, torch::kCPU);
+    for (bool causal : {false, true}) {
+      auto hidden = torch::zeros({b, t}, torch::kBool);
+      hidden[0].narrow(0, 4, 3).fill_(true);
+      hidden[2].fill_(true);
+      openba::AttentionMask mask;
+      mask.key_hidden = hidden;
+      mask.causal = causal;
+      compare_gradients<Fn>(
+          {torch::randn({b, t, h * 3 * kv}), torch::randn({h * 3 * kv})},
+          [&](const Inputs& v) {
+            return openba::cpu::self_attention_autograd(v[0], v[1], h, kv, rope.cos, rope.sin, hidden, causal);
+          },
+          [&](const Inputs& v) {
+            auto per_head = (v[0] + v[1]).view({b, t, h, 3, kv});
+            auto q = openba::apply_rotary(per_head.select(3, 0), rope).transpose(1, 2);
+            auto k = openba::apply_rotary(per_head.select(3, 1), rope).transpose(1, 2);
+            auto vv = per_head.select(3, 2).transpose(1, 2);
+            auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(double(kv));
+            scores = scores.masked_fill(mask.dense(t, t), -10000.0);
+            return torch::matmul(torch::softmax(scores, -1), vv).transpose(1, 2).reshape({b, t, h * kv});
+          });
+    }
+  }
+  SECTION("cross-attention with padding") {
+    const int64_t b = 2, tq = 5, tk = 8, h = 3, kv = 4;
+    auto hidden = torch::zeros({b, tk}, torch::kBool);
+    hidden[1].narrow(0, 5, 3).fill_(true);
+    openba::AttentionMask mask;
+    mask.key_hidden = hidden;
+    compare_gradients<Fn>(
+        {torch::randn({b, tq, h * kv}), torch::randn({b, tk, h * 2 * kv})},
+        [&](const Inputs& v) { return openba::cpu::cross_attention_autograd(v[0], v[1], h, kv, hidden); },
+        [&](const Inputs& v) {
+          auto q = v[0].view({b, tq, h, kv}).transpose(1, 2);
+          auto mixed = v[1].view({b, tk, h, 2, kv});
+          auto k = mixed.select(3, 0).transpose(1, 2), vv = mixed.select(3, 1).transpose(1, 2);
+          auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(double(kv));
+          scores = scores.masked_fill(mask.dense(tq, tk), -10000.0);
+          return torch::matmul(torch::softmax(scores, -1), vv).transpose(1, 2).reshape({b, tq, h * kv});
+        });
+  }
+}
+
+TEST_CASE("cpu autograd kernels: a training step of the model matches plain ATen", "[kernels][autograd][model]") {
+  PoolThreads pool(3);
+  const openba::ModelConfig c = openba::test::small_config(2, 3, 32, 4, 6, 40, 64);
+  openba::OpenBAModel model(c);
+  openba::initialize_weights(*model, 3, openba::InitScheme::kHf);
+  model->train();
+  openba::Seq2SeqBatch batch;
+  batch.input_ids = torch::randint(3, 64, {3, 9}, torch::kLong);
+  batch.attention_mask = torch::ones({3, 9}, torch::kLong);
+  batch.attention_mask[1].narrow(0, 4, 5).zero_();
+  batch.labels = torch::randint(3, 64, {3, 7}, torch::kLong);
+  batch.labels[2].narrow(0, 5, 2).fill_(-100);
+  batch.decoder_input_ids = openba::shift_right(batch.labels, 0, 0);
+  batch.decoder_attention_mask = (batch.labels != -100).to(torch::kLong);
+  auto run = [&](bool plain) {
+    std::optional<openba::PlainAtenOps> guard;
+    if (plain) guard.emplace();
+    model->zero_grad();
+    auto parts = openba::seq2seq_loss(*model, batch);
+    parts.nll_sum.backward();
+    std::vector<torch::Tensor> grads{parts.nll_sum.detach().clone()};
+    for (const auto& [name, p] : openba::unique_named_parameters(*model)) grads.push_back(p.grad().clone());
+    return grads;
+  };
+  const auto fused = run(false);
+  const auto plain = run(true);
+  CHECK(fused[0].item<double>() == Approx(plain[0].item<double>()).epsilon(1e-5));
+  const auto names = openba::unique_named_parameters(*model);
+  for (size_t i = 1; i < fused.size(); ++i) {
+    INFO(names[i - 1].first);
+    CHECK(torch::allclose(fused[i], plain[i], 1e-3, 1e-4));
   }
 }

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "model/autocast.h"
 #include "model/checkpoint.h"
 #include "model/cpu_runtime.h"
 #include "model/evaluation.h"
@@ -103,7 +104,11 @@ EvalResult evaluate(OpenBAModelImpl& model, const Ul2Stream& heldout, const Trai
   for (size_t b = begin; b < end; b += static_cast<size_t>(c.eval_batch)) {
     const std::vector<Ul2Example> slice(all.begin() + b, all.begin() + std::min(end, b + c.eval_batch));
     const TrainBatch batch = make_train_batch(slice, model.config, device);
-    const auto losses = example_losses(model, batch.batch);
+    std::vector<ExampleLoss> losses;
+    {
+      AutocastScope autocast(training_autocast(device.is_cuda()));
+      losses = example_losses(model, batch.batch);
+    }
     for (size_t i = 0; i < slice.size(); ++i) {
       sums[slice[i].denoiser] += losses[i].nll_sum;
       sums[k + slice[i].denoiser] += static_cast<double>(losses[i].tokens);
@@ -164,7 +169,11 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
 
   OpenBAModel model = load_model(init, device);
   set_dropout(*model, c.dropout);
+  set_activation_checkpointing(*model, c.activation_checkpointing);
   model->train();
+  // fp32 weights, gradients and AdamW state everywhere; on CUDA the forward
+  // runs under bf16 autocast (the backward follows its casts).
+  const AutocastState precision = training_autocast(device.is_cuda());
   const auto named = unique_named_parameters(*model);
   std::vector<torch::Tensor> params;
   for (const auto& [name, p] : named) params.push_back(p);
@@ -267,7 +276,11 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
       const std::vector<Ul2Example> micro(examples.begin() + a * c.micro_batch,
                                           examples.begin() + (a + 1) * c.micro_batch);
       const TrainBatch batch = make_train_batch(micro, model->config, device);
-      LossParts parts = seq2seq_loss(*model, batch.batch);
+      LossParts parts;
+      {
+        AutocastScope autocast(precision);
+        parts = seq2seq_loss(*model, batch.batch);
+      }
       torch::Tensor loss = parts.nll_sum / global_targets;
       if (std::find(c.nonfinite_at_steps.begin(), c.nonfinite_at_steps.end(), static_cast<double>(step + 1)) !=
           c.nonfinite_at_steps.end()) {

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "model/cpu_autograd.h"
 #include "model/evaluation.h"
 
 namespace openba {
@@ -30,8 +31,11 @@ TrainBatch make_train_batch(const std::vector<Ul2Example>& examples, const Model
 LossParts seq2seq_loss(OpenBAModelImpl& model, const Seq2SeqBatch& batch) {
   auto logits = model.forward(batch);  // [B, Td, V] fp32
   const int64_t b = logits.size(0), t = logits.size(1), v = logits.size(2);
-  auto nll = torch::cross_entropy_loss(logits.reshape({b * t, v}), batch.labels.reshape({b * t}), {},
-                                       at::Reduction::None, -100);
+  const auto flat_logits = logits.reshape({b * t, v});
+  const auto flat_labels = batch.labels.reshape({b * t});
+  auto nll = use_cpu_training_kernels(flat_logits)
+                 ? cpu::cross_entropy_autograd(flat_logits, flat_labels)
+                 : torch::cross_entropy_loss(flat_logits, flat_labels, {}, at::Reduction::None, -100);
   LossParts out;
   out.nll_sum = nll.sum();
   const auto per_example = nll.detach().reshape({b, t}).to(torch::kDouble).sum(1).cpu();

@@ -1,0 +1,42 @@
+// Differentiable versions of the fused CPU kernels (cpu_kernels.h) for
+// training: custom autograd functions whose backward passes are written out
+// by hand and run on the worker pool with single-threaded GEMMs, like the
+// forward. Used for CPU float32 tensors when gradients are recorded and
+// dropout is off; tests compare every one against ATen's own autograd.
+#pragma once
+
+#include <torch/types.h>
+
+namespace openba::cpu {
+
+// x W^T + b (b may be undefined).
+torch::Tensor linear_autograd(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
+
+// LayerNorm over the last dimension.
+torch::Tensor layer_norm_autograd(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                  double eps);
+
+// silu(gate) * up for h = [gate, up] along the last dimension.
+torch::Tensor swiglu_autograd(const torch::Tensor& h, int64_t ffn_hidden);
+
+// x + y (same shapes).
+torch::Tensor add_autograd(const torch::Tensor& x, const torch::Tensor& y);
+
+// Self-attention from the fused projection qkv [B, T, H*3*kv] (per-head
+// [q; k; v], before its bias): bias, rotary embedding, 1/sqrt(kv) scaling,
+// masking (key_hidden bool [B, T] or undefined; causal) and softmax.
+// Returns [B, T, H*kv].
+torch::Tensor self_attention_autograd(const torch::Tensor& qkv, const torch::Tensor& bias, int64_t heads,
+                                      int64_t kv_channels, const torch::Tensor& cos, const torch::Tensor& sin,
+                                      const torch::Tensor& key_hidden, bool causal);
+
+// Cross-attention from q [B, Tq, H*kv] and kv [B, Tk, H*2*kv] (per-head
+// [k; v]); key_hidden bool [B, Tk] or undefined. Returns [B, Tq, H*kv].
+torch::Tensor cross_attention_autograd(const torch::Tensor& q, const torch::Tensor& kv, int64_t heads,
+                                       int64_t kv_channels, const torch::Tensor& key_hidden);
+
+// Per-row NLL of logits [N, V] against targets [N] (int64; -100 = ignored,
+// NLL 0). Returns [N].
+torch::Tensor cross_entropy_autograd(const torch::Tensor& logits, const torch::Tensor& targets);
+
+}  // namespace openba::cpu

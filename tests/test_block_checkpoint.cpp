@@ -1,0 +1,131 @@
+// Activation checkpointing: the same loss and gradients, bit for bit, as
+// keeping the activations; dropout masks replayed; the RNG stream untouched.
+#include "tests/torch_test.h"
+
+#include <functional>
+#include <optional>
+#include <set>
+
+#include "model/init.h"
+#include "model/openba_model.h"
+#include "tests/test_util.h"
+#include "train/ul2_batch.h"
+#include "util/thread_pool.h"
+
+namespace {
+
+openba::Seq2SeqBatch padded_batch(int64_t vocab) {
+  torch::manual_seed(11);
+  openba::Seq2SeqBatch batch;
+  batch.input_ids = torch::randint(3, vocab, {3, 9}, torch::kLong);
+  batch.attention_mask = torch::ones({3, 9}, torch::kLong);
+  batch.attention_mask[1].narrow(0, 4, 5).zero_();
+  batch.labels = torch::randint(3, vocab, {3, 7}, torch::kLong);
+  batch.labels[2].narrow(0, 5, 2).fill_(-100);
+  batch.decoder_input_ids = openba::shift_right(batch.labels, 0, 0);
+  batch.decoder_attention_mask = (batch.labels != -100).to(torch::kLong);
+  return batch;
+}
+
+struct StepResult {
+  std::vector<torch::Tensor> values;  // loss, then every gradient
+  int checkpoint_nodes = 0;
+  torch::Tensor draw_after;           // a random draw after backward
+};
+
+// Autograd nodes of BlockFunction reachable from the loss.
+int count_checkpoint_nodes(const torch::Tensor& loss) {
+  std::set<torch::autograd::Node*> seen;
+  std::vector<torch::autograd::Node*> stack{loss.grad_fn().get()};
+  int found = 0;
+  while (!stack.empty()) {
+    auto* node = stack.back();
+    stack.pop_back();
+    if (!node || !seen.insert(node).second) continue;
+    if (node->name().find("BlockFunction") != std::string::npos) ++found;
+    for (const auto& edge : node->next_edges()) stack.push_back(edge.function.get());
+  }
+  return found;
+}
+
+StepResult training_step(openba::OpenBAModelImpl& model, const openba::Seq2SeqBatch& batch, bool checkpointing) {
+  openba::set_activation_checkpointing(model, checkpointing);
+  model.zero_grad();
+  torch::manual_seed(99);
+  auto parts = openba::seq2seq_loss(model, batch);
+  StepResult r;
+  r.checkpoint_nodes = count_checkpoint_nodes(parts.nll_sum);
+  parts.nll_sum.backward();
+  r.values.push_back(parts.nll_sum.detach().clone());
+  for (const auto& [name, p] : openba::unique_named_parameters(model)) r.values.push_back(p.grad().clone());
+  r.draw_after = torch::rand({8});
+  return r;
+}
+
+void check_identical(const StepResult& a, const StepResult& b, openba::OpenBAModelImpl& model) {
+  const auto names = openba::unique_named_parameters(model);
+  REQUIRE(a.values.size() == b.values.size());
+  CHECK(torch::equal(a.values[0], b.values[0]));
+  for (size_t i = 1; i < a.values.size(); ++i) {
+    INFO(names[i - 1].first);
+    CHECK(torch::equal(a.values[i], b.values[i]));
+  }
+  CHECK(torch::equal(a.draw_after, b.draw_after));
+}
+
+}  // namespace
+
+TEST_CASE("activation checkpointing: fused CPU path, bit-identical loss and gradients", "[checkpointing]") {
+  openba::WorkerPool::instance().set_threads(2);
+  const openba::ModelConfig c = openba::test::small_config(2, 3, 32, 4, 6, 40, 64);
+  openba::OpenBAModel model(c);
+  openba::initialize_weights(*model, 3, openba::InitScheme::kHf);
+  model->train();
+  const auto batch = padded_batch(c.vocab_size);
+  const StepResult plain = training_step(*model, batch, false);
+  const StepResult recomputed = training_step(*model, batch, true);
+  CHECK(plain.checkpoint_nodes == 0);
+  CHECK(recomputed.checkpoint_nodes == c.encoder_layers + c.decoder_layers);
+  check_identical(plain, recomputed, *model);
+  // Not trivially equal: the gradients are non-zero.
+  CHECK(plain.values.back().abs().sum().item<double>() > 0);
+  openba::WorkerPool::instance().set_threads(1);
+}
+
+TEST_CASE("activation checkpointing: dropout masks are replayed in the recomputation", "[checkpointing]") {
+  const openba::ModelConfig c = openba::test::small_config(2, 2, 32, 4, 6, 40, 64);
+  openba::OpenBAModel model(c);
+  openba::initialize_weights(*model, 4, openba::InitScheme::kHf);
+  openba::set_dropout(*model, 0.3);
+  model->train();
+  const auto batch = padded_batch(c.vocab_size);
+  const StepResult plain = training_step(*model, batch, false);
+  const StepResult recomputed = training_step(*model, batch, true);
+  CHECK(recomputed.checkpoint_nodes == c.encoder_layers + c.decoder_layers);
+  check_identical(plain, recomputed, *model);
+  // Dropout really is on: another seed gives another loss.
+  openba::set_activation_checkpointing(*model, false);
+  torch::manual_seed(100);
+  auto other = openba::seq2seq_loss(*model, batch).nll_sum.detach();
+  CHECK_FALSE(torch::equal(other, plain.values[0]));
+}
+
+TEST_CASE("activation checkpointing: plain ATen path and evaluation mode", "[checkpointing]") {
+  const openba::ModelConfig c = openba::test::small_config(1, 2, 32, 4, 6, 40, 64);
+  openba::OpenBAModel model(c);
+  openba::initialize_weights(*model, 5, openba::InitScheme::kHf);
+  model->train();
+  const auto batch = padded_batch(c.vocab_size);
+  {
+    openba::PlainAtenOps plain_ops;
+    const StepResult plain = training_step(*model, batch, false);
+    const StepResult recomputed = training_step(*model, batch, true);
+    CHECK(recomputed.checkpoint_nodes == c.encoder_layers + c.decoder_layers);
+    check_identical(plain, recomputed, *model);
+  }
+  // Outside training nothing is checkpointed.
+  model->eval();
+  openba::set_activation_checkpointing(*model, true);
+  auto parts = openba::seq2seq_loss(*model, batch);
+  CHECK(count_checkpoint_nodes(parts.nll_sum) == 0);
+}

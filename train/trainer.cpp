@@ -24,6 +24,7 @@
 #include "train/training_checkpoint.h"
 #include "train/ul2_batch.h"
 #include "train/ul2_stream.h"
+#include "util/counter_random.h"
 #include "util/error.h"
 #include "util/format.h"
 #include "util/fs.h"
@@ -34,6 +35,8 @@
 namespace openba {
 namespace fs = std::filesystem;
 namespace {
+
+constexpr uint64_t kDropoutStream = 0xd50;  // + rank: one generator seed stream per rank
 
 // The data side of a run: tokenizer, shard mixture, UL2 streams.
 struct DataSetup {
@@ -251,6 +254,10 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
   while (state.step < c.steps) {
     const int64_t step = state.step;  // 0-based index of the step being taken
     const double lr = learning_rate(step, c.lr, c.min_lr, c.warmup_steps, decay_steps);
+    // Dropout draws from a generator seeded per (seed, rank, step): a resume
+    // at any step, on any number of ranks, needs no generator state.
+    torch::manual_seed(counter_hash(c.seed, kDropoutStream + static_cast<uint64_t>(sync.rank()),
+                                    static_cast<uint64_t>(step)));
     const uint64_t first = state.examples + static_cast<uint64_t>(per_rank) * sync.rank();
     std::vector<Ul2Example> examples;
     for (int64_t j = 0; j < per_rank; ++j) examples.push_back(data.train->example(first + j, state.mixture_weights));

@@ -1,6 +1,5 @@
 #include "train/training_checkpoint.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -21,26 +20,6 @@
 namespace openba {
 namespace fs = std::filesystem;
 namespace {
-
-std::string to_hex(const torch::Tensor& bytes) {
-  const auto b = bytes.contiguous();
-  const uint8_t* p = b.data_ptr<uint8_t>();
-  std::string out;
-  char two[3];
-  for (int64_t i = 0; i < b.numel(); ++i) {
-    std::snprintf(two, sizeof(two), "%02x", p[i]);
-    out += two;
-  }
-  return out;
-}
-
-torch::Tensor from_hex(const std::string& hex, const std::string& source) {
-  if (hex.size() % 2 != 0) throw Error(source + ": malformed rng_state");
-  auto out = torch::empty({static_cast<int64_t>(hex.size() / 2)}, torch::kByte);
-  uint8_t* p = out.data_ptr<uint8_t>();
-  for (size_t i = 0; i < hex.size(); i += 2) p[i / 2] = static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16));
-  return out;
-}
 
 bool is_checkpoint_name(const std::string& name) {
   return name.size() == 13 && name.rfind("step-", 0) == 0 &&
@@ -87,11 +66,6 @@ void write_training_checkpoint(const std::string& path, OpenBAModelImpl& model, 
   j["mixture_weights"] = state.mixture_weights;
   j["nonfinite_total"] = state.nonfinite_total;
   j["nonfinite_in_a_row"] = state.nonfinite_in_a_row;
-  {
-    at::Generator generator = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    j["rng_state"] = to_hex(generator.get_state());
-  }
   j["config_hash"] = state.config_hash;
   writer.add_text_file("trainer_state.json", j.dump(2) + "\n");
   writer.commit();
@@ -134,9 +108,6 @@ TrainerState read_training_checkpoint(const std::string& path, OpenBAModelImpl& 
     }
     optimizer.load_state(read_safetensors_file((fs::path(path) / "optimizer.safetensors").string()),
                          j.at("optimizer_steps").get<int64_t>(), (fs::path(path) / "optimizer.safetensors").string());
-    at::Generator generator = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    generator.set_state(from_hex(j.at("rng_state").get<std::string>(), state_path));
   } catch (const nlohmann::json::exception& e) {
     throw Error(state_path + ": missing or malformed field (" + e.what() + ")");
   }

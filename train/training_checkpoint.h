@@ -2,7 +2,8 @@
 // checkpoint directory (fp32 master weights, tokenizer files) plus
 //   optimizer.safetensors  AdamW state per parameter name
 //   trainer_state.json     step, data position, tokens, mixture weights,
-//                          non-finite counters, RNG state, config hash
+//                          non-finite counters, config hash (no RNG
+//                          state: dropout is seeded per step from (seed, rank, step))
 // Written under a staging name and renamed when complete, so a kill at any
 // moment leaves either the previous checkpoints or a new complete one.
 #pragma once
@@ -28,12 +29,12 @@ struct TrainerState {
 
 std::string checkpoint_dir_name(int64_t step);
 
-// Writes everything (RNG state included) to `path` atomically.
+// Writes everything to `path` atomically.
 void write_training_checkpoint(const std::string& path, OpenBAModelImpl& model, const AdamW& optimizer,
                                const TrainerState& state, const std::vector<std::string>& tokenizer_files);
 // The newest complete checkpoint under `checkpoints_dir`, or "" when none.
 std::string newest_training_checkpoint(const std::string& checkpoints_dir);
-// Loads weights, optimizer state and RNG state; Error naming the file when
+// Loads weights and optimizer state; Error naming the file when
 // the checkpoint does not match the model.
 TrainerState read_training_checkpoint(const std::string& path, OpenBAModelImpl& model, AdamW& optimizer);
 // Keeps the newest `keep` complete checkpoints; removes staging leftovers.

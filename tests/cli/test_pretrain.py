@@ -58,7 +58,8 @@ class PretrainCase(ToolTestCase):
         return run(cmd, expect_ok=ok)
 
     def losses(self, out):
-        return [(d["step"], d["loss"]) for d in json_lines(open(os.path.join(out, "metrics.jsonl")).read()) if "loss" in d]
+        with open(os.path.join(out, "metrics.jsonl")) as f:
+            return [(d["step"], d["loss"]) for d in json_lines(f.read()) if "loss" in d]
 
 
 class Training(PretrainCase):
@@ -105,6 +106,15 @@ class Training(PretrainCase):
             self.assertEqual(s1, s2)
             self.assertAlmostEqual(l1, l2, delta=1e-5 * l1)
 
+    def test_activation_checkpointing_gives_identical_losses(self):
+        a, b = self.path("a"), self.path("b")
+        for out, extra in ((a, []), (b, ["--set", "trainer.activation_checkpointing=true"])):
+            self.pretrain(out, "--set", "trainer.steps=3", "--set", "trainer.dropout=0.1", *extra)
+        self.assertEqual(len(self.losses(a)), 3)
+        self.assertEqual(self.losses(a), self.losses(b))  # bit for bit: same kernels, dropout replayed
+        self.assertEqual(read_binary(os.path.join(a, "final", "model.safetensors")),
+                         read_binary(os.path.join(b, "final", "model.safetensors")))
+
     def test_preview(self):
         out = self.path("preview")
         run([tool("openba-pretrain"), "--config", self.config(), "--out", out, "--preview", "40"])
@@ -146,14 +156,17 @@ class Training(PretrainCase):
 
 class Resume(PretrainCase):
     def test_kill_9_then_resume_is_bit_identical(self):
+        # Dropout on: the random masks must resume exactly too.
+        dropout = ["--set", "trainer.dropout=0.1"]
         reference = self.path("reference")
-        self.pretrain(reference)
+        self.pretrain(reference, *dropout)
         expected = self.losses(reference)
         self.assertEqual(len(expected), 12)
         rng = random.Random(7)
         for attempt in range(2):
             out = self.path(f"killed{attempt}")
-            proc = subprocess.Popen([tool("openba-pretrain"), "--config", self.config(), "--out", out, "--quiet"],
+            proc = subprocess.Popen([tool("openba-pretrain"), "--config", self.config(), "--out", out, "--quiet",
+                                     *dropout],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             # Kill at a random moment after the first checkpoint exists.
             deadline = time.time() + 120
@@ -162,7 +175,7 @@ class Resume(PretrainCase):
             time.sleep(rng.uniform(0, 2.5))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            self.pretrain(out, "--resume")
+            self.pretrain(out, "--resume", *dropout)
             self.assertEqual(self.losses(out), expected)  # exact floats, every step
             self.assertEqual(read_binary(os.path.join(out, "final", "model.safetensors")),
                              read_binary(os.path.join(reference, "final", "model.safetensors")))

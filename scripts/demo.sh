@@ -2,7 +2,8 @@
 # The main job on the built-in demo: sets up a fresh Debian machine, builds,
 # then: bilingual demo corpus (Debian's KJV Bible + Chinese fortunes) ->
 # OpenBA-style tokenizer -> token shards (train / held-out) -> a tiny OpenBA
-# model -> inspect -> held-out evaluation. Outputs go to ${OPENBA_DEMO_DIR:-runs/demo}.
+# model -> inspect -> held-out evaluation -> UL2 pretraining (a few minutes
+# on 2 cores) -> held-out evaluation again. Outputs go to ${OPENBA_DEMO_DIR:-runs/demo}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -30,4 +31,13 @@ echo "== openba-eval on held-out prefix -> continuation examples"
 $bin/openba-tokenize dump "$out/shards/heldout" --count 0 | python3 scripts/make_prefix_examples.py "$out/heldout.jsonl"
 $bin/openba-eval --model "$out/base" --data "$out/heldout.jsonl" > "$out/heldout.losses.jsonl"
 tail -n 1 "$out/heldout.losses.jsonl"
+echo "== openba-pretrain: UL2 mixed denoising on the demo shards (configs/train/demo.yaml)"
+rm -rf "$out/pretrain"  # a previous demo's run; the demo always starts fresh
+$bin/openba-pretrain --config configs/train/demo.yaml --out "$out/pretrain" \
+  --set model.checkpoint="$out/base" --set "data.train=[{shards: $out/shards/train}]" \
+  --set data.heldout="$out/shards/heldout"
+echo "== openba-eval of the pretrained model on the same held-out examples"
+$bin/openba-eval --model "$out/pretrain/final" --data "$out/heldout.jsonl" > "$out/heldout.pretrained.losses.jsonl"
+echo "before: $(tail -n 1 "$out/heldout.losses.jsonl")"
+echo "after:  $(tail -n 1 "$out/heldout.pretrained.losses.jsonl")"
 echo "demo: done; outputs in $out"

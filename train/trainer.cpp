@@ -223,7 +223,9 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
   double window_tokens = 0, window_flops = 0;
   std::string last_checkpoint;
 
-  auto run_eval = [&](int64_t step) {
+  // update_mixture: D-UL2 moves the weights after each evaluation except
+  // the baseline one before the first step.
+  auto run_eval = [&](int64_t step, bool update_mixture) {
     if (!data.heldout) return;
     const EvalResult r = evaluate(*model, *data.heldout, c, sync, device);
     nlohmann::ordered_json j;
@@ -231,7 +233,7 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
     for (size_t d = 0; d < k; ++d) per[c.denoisers[d].name] = r.loss[d];
     j["eval_loss"] = r.overall;
     j["eval_loss_by_denoiser"] = per;
-    if (c.dynamic_mixture) {
+    if (c.dynamic_mixture && update_mixture) {
       state.mixture_weights = dynamic_mixture_update(state.mixture_weights, r.loss, c.dynamic_targets, c.dynamic_c);
       nlohmann::ordered_json w;
       for (size_t d = 0; d < k; ++d) w[c.denoisers[d].name] = state.mixture_weights[d];
@@ -251,6 +253,10 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
     prune_training_checkpoints(checkpoints_dir, c.keep_checkpoints);
   };
 
+  if (resume_from.empty() && state.step < c.steps) {
+    run_eval(0, false);  // the starting point, so the held-out curve shows what training changed
+    window.reset();
+  }
   while (state.step < c.steps) {
     const int64_t step = state.step;  // 0-based index of the step being taken
     const double lr = learning_rate(step, c.lr, c.min_lr, c.warmup_steps, decay_steps);
@@ -372,11 +378,11 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
       window.reset();
       window_tokens = window_flops = 0;
     }
-    if (c.eval_every > 0 && state.step % c.eval_every == 0 && state.step < c.steps) run_eval(state.step);
+    if (c.eval_every > 0 && state.step % c.eval_every == 0 && state.step < c.steps) run_eval(state.step, true);
     if (c.checkpoint_every > 0 && state.step % c.checkpoint_every == 0 && state.step < c.steps) save(state.step);
   }
   progress.finish();
-  run_eval(state.step);
+  run_eval(state.step, true);
   if (last_checkpoint.empty() || last_checkpoint != (fs::path(checkpoints_dir) / checkpoint_dir_name(state.step)).string()) {
     save(state.step);
   }

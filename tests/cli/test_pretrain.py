@@ -72,8 +72,9 @@ class Training(PretrainCase):
         first, last = sum(m["loss"] for m in steps[:4]) / 4, sum(m["loss"] for m in steps[-4:]) / 4
         self.assertLess(last, first - 0.5)  # a from-scratch model learns fast at first
         evals = [m for m in metrics if "eval_loss" in m]
-        self.assertEqual([m["step"] for m in evals], [12, 24])
+        self.assertEqual([m["step"] for m in evals], [0, 12, 24])  # 0: the starting point
         self.assertLess(evals[1]["eval_loss"], evals[0]["eval_loss"])
+        self.assertLess(evals[2]["eval_loss"], evals[1]["eval_loss"])
         self.assertEqual(len(evals[0]["eval_loss_by_denoiser"]), 7)
         for m in steps:
             self.assertGreater(m["tokens_per_s"], 0)

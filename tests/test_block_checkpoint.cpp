@@ -1,11 +1,13 @@
 // Activation checkpointing: the same loss and gradients, bit for bit, as
 // keeping the activations; dropout masks replayed; the RNG stream untouched.
+// And the autocast scope the trainer uses for CUDA mixed precision.
 #include "tests/torch_test.h"
 
 #include <functional>
 #include <optional>
 #include <set>
 
+#include "model/autocast.h"
 #include "model/init.h"
 #include "model/openba_model.h"
 #include "tests/test_util.h"
@@ -128,4 +130,22 @@ TEST_CASE("activation checkpointing: plain ATen path and evaluation mode", "[che
   openba::set_activation_checkpointing(*model, true);
   auto parts = openba::seq2seq_loss(*model, batch);
   CHECK(count_checkpoint_nodes(parts.nll_sum) == 0);
+}
+
+TEST_CASE("autocast scope: sets CUDA bf16 autocast for its lifetime and restores the previous state", "[precision]") {
+  const openba::AutocastState before = openba::current_autocast_state();
+  CHECK_FALSE(before.cuda_enabled);
+  {
+    openba::AutocastScope scope(openba::training_autocast(/*device_is_cuda=*/true));
+    const auto inside = openba::current_autocast_state();
+    CHECK(inside.cuda_enabled);
+    CHECK(inside.cuda_dtype == c10::ScalarType::BFloat16);
+    {
+      openba::AutocastScope cpu(openba::training_autocast(false));  // CPU training: fp32, nothing enabled
+      CHECK_FALSE(openba::current_autocast_state().cuda_enabled);
+    }
+    CHECK(openba::current_autocast_state().cuda_enabled);
+  }
+  CHECK_FALSE(openba::current_autocast_state().cuda_enabled);
+  CHECK(openba::current_autocast_state().cuda_dtype == before.cuda_dtype);
 }

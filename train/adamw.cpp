@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "train/optimizer_state.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
@@ -42,31 +43,41 @@ AdamW::AdamW(std::vector<Param> params, AdamWOptions options) : params_(std::mov
   }
 }
 
+AdamWStepSizes AdamWStepSizes::at(int64_t t, double lr, const AdamWOptions& o) {
+  AdamWStepSizes s;
+  s.lr = lr;
+  s.beta1 = o.beta1;
+  s.beta2 = o.beta2;
+  s.eps = o.eps;
+  s.step_size = lr / (1.0 - std::pow(o.beta1, static_cast<double>(t)));
+  s.bc2_sqrt = std::sqrt(1.0 - std::pow(o.beta2, static_cast<double>(t)));
+  return s;
+}
+
+void adamw_update(torch::Tensor p, const torch::Tensor& g, torch::Tensor m, torch::Tensor v, double decay,
+                  const AdamWStepSizes& s) {
+  if (p.device().is_cpu() && p.scalar_type() == torch::kFloat && p.is_contiguous() && g.is_contiguous() &&
+      g.scalar_type() == torch::kFloat) {
+    adamw_cpu(p.data_ptr<float>(), g.data_ptr<float>(), m.data_ptr<float>(), v.data_ptr<float>(), p.numel(),
+              static_cast<float>(1.0 - s.lr * decay), static_cast<float>(s.beta1), static_cast<float>(s.beta2),
+              static_cast<float>(s.step_size), static_cast<float>(s.bc2_sqrt), static_cast<float>(s.eps));
+    return;
+  }
+  if (decay != 0) p.mul_(1.0 - s.lr * decay);
+  m.mul_(s.beta1).add_(g, 1.0 - s.beta1);
+  v.mul_(s.beta2).addcmul_(g, g, 1.0 - s.beta2);
+  p.addcdiv_(m, (v.sqrt() / s.bc2_sqrt).add_(s.eps), -s.step_size);
+}
+
 void AdamW::step(double lr) {
   torch::NoGradGuard no_grad;
   ++steps_;
-  const double bc1 = 1.0 - std::pow(options_.beta1, static_cast<double>(steps_));
-  const double bc2 = 1.0 - std::pow(options_.beta2, static_cast<double>(steps_));
-  const double step_size = lr / bc1;
-  const double bc2_sqrt = std::sqrt(bc2);
+  const AdamWStepSizes sizes = AdamWStepSizes::at(steps_, lr, options_);
   for (size_t i = 0; i < params_.size(); ++i) {
-    torch::Tensor p = params_[i].tensor;
-    const torch::Tensor g = p.grad();
+    const torch::Tensor g = params_[i].tensor.grad();
     if (!g.defined()) continue;
-    const double decay = params_[i].decay ? options_.weight_decay : 0.0;
-    torch::Tensor& m = exp_avg_[i];
-    torch::Tensor& v = exp_avg_sq_[i];
-    if (p.device().is_cpu() && p.scalar_type() == torch::kFloat && p.is_contiguous() && g.is_contiguous()) {
-      adamw_cpu(p.data_ptr<float>(), g.data_ptr<float>(), m.data_ptr<float>(), v.data_ptr<float>(), p.numel(),
-                static_cast<float>(1.0 - lr * decay), static_cast<float>(options_.beta1),
-                static_cast<float>(options_.beta2), static_cast<float>(step_size), static_cast<float>(bc2_sqrt),
-                static_cast<float>(options_.eps));
-      continue;
-    }
-    if (decay != 0) p.mul_(1.0 - lr * decay);
-    m.mul_(options_.beta1).add_(g, 1.0 - options_.beta1);
-    v.mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
-    p.addcdiv_(m, (v.sqrt() / bc2_sqrt).add_(options_.eps), -step_size);
+    adamw_update(params_[i].tensor, g, exp_avg_[i], exp_avg_sq_[i], params_[i].decay ? options_.weight_decay : 0.0,
+                 sizes);
   }
 }
 
@@ -96,6 +107,19 @@ void AdamW::load_state(const std::map<std::string, torch::Tensor>& state, int64_
                     " but the parameter has " + c10::str(target->sizes()));
       }
       target->copy_(it->second);
+    }
+  }
+  steps_ = steps;
+}
+
+void AdamW::load_state(const OptimizerStateReader& reader, int64_t steps) {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    for (auto [kind, target] : {std::pair<const char*, torch::Tensor*>{"exp_avg", &exp_avg_[i]},
+                                {"exp_avg_sq", &exp_avg_sq_[i]}}) {
+      torch::Tensor host = torch::empty({target->numel()}, torch::kFloat);
+      reader.read(kind, params_[i].name, 0, target->numel(), host);
+      target->copy_(host.view(target->sizes()));
     }
   }
   steps_ = steps;

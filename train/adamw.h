@@ -17,6 +17,8 @@
 
 namespace openba {
 
+class OptimizerStateReader;
+
 struct AdamWOptions {
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1;
 };
@@ -43,6 +45,8 @@ class AdamW {
   // Restores state saved by state_tensors(); every name and shape must match
   // (Error naming `source` and the tensor otherwise).
   void load_state(const std::map<std::string, torch::Tensor>& state, int64_t steps, const std::string& source);
+  // Restores state from a checkpoint written by any engine (whole or sharded).
+  void load_state(const OptimizerStateReader& reader, int64_t steps);
   uint64_t state_bytes() const;
 
  private:
@@ -51,6 +55,18 @@ class AdamW {
   AdamWOptions options_;
   int64_t steps_ = 0;
 };
+
+// One AdamW update of a flat run of elements (a whole parameter or a
+// segment of one): p, g, m, v of equal shape, contiguous. Shared by AdamW and
+// the sharded (ZeRO) optimizer so both compute bit-identical updates.
+struct AdamWStepSizes {
+  double lr = 0, beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  double step_size = 0;  // lr / (1 - beta1^t)
+  double bc2_sqrt = 1;   // sqrt(1 - beta2^t)
+  static AdamWStepSizes at(int64_t t, double lr, const AdamWOptions& o);
+};
+void adamw_update(torch::Tensor p, const torch::Tensor& g, torch::Tensor m, torch::Tensor v, double weight_decay,
+                  const AdamWStepSizes& s);
 
 // Warmup (linear from lr/warmup to lr) then cosine from lr to min_lr at
 // decay_steps, constant after.

@@ -12,8 +12,9 @@
 namespace openba {
 namespace fs = std::filesystem;
 
-MetricsLog::MetricsLog(const std::string& out_dir, bool tensorboard, int64_t resume_step)
-    : metrics_path_((fs::path(out_dir) / "metrics.jsonl").string()) {
+MetricsLog::MetricsLog(const std::string& out_dir, bool tensorboard, int64_t resume_step, bool enabled)
+    : enabled_(enabled), metrics_path_((fs::path(out_dir) / "metrics.jsonl").string()) {
+  if (!enabled) return;
   if (resume_step >= 0 && fs::exists(metrics_path_)) {
     // Keep the lines of steps the resumed checkpoint already covers.
     std::istringstream in(read_text_file(metrics_path_));
@@ -51,6 +52,7 @@ void MetricsLog::add_scalars(const std::string& prefix, const nlohmann::ordered_
 }
 
 void MetricsLog::record(int64_t step, const nlohmann::ordered_json& values) {
+  if (!enabled_) return;
   nlohmann::ordered_json line;
   line["step"] = step;
   for (auto it = values.begin(); it != values.end(); ++it) line[it.key()] = it.value();
@@ -63,12 +65,14 @@ void MetricsLog::record(int64_t step, const nlohmann::ordered_json& values) {
 }
 
 void MetricsLog::line(const std::string& text) {
+  if (!enabled_) return;
   std::fprintf(stderr, "%s\n", text.c_str());
   log_ << text << "\n";
   log_.flush();
 }
 
 void MetricsLog::flush() {
+  if (!enabled_) return;
   metrics_.flush();
   log_.flush();
   if (tensorboard_) tensorboard_->flush();

@@ -18,7 +18,8 @@ class TensorBoardWriter;
 class MetricsLog {
  public:
   // resume_step < 0: a fresh run (files must not exist yet... they are created).
-  MetricsLog(const std::string& out_dir, bool tensorboard, int64_t resume_step);
+  // enabled = false (ranks other than 0): writes nothing anywhere.
+  MetricsLog(const std::string& out_dir, bool tensorboard, int64_t resume_step, bool enabled = true);
   ~MetricsLog();
 
   void record(int64_t step, const nlohmann::ordered_json& values);
@@ -28,6 +29,7 @@ class MetricsLog {
  private:
   void add_scalars(const std::string& prefix, const nlohmann::ordered_json& value, int64_t step, double wall);
 
+  bool enabled_ = true;
   std::string metrics_path_;
   std::ofstream metrics_;
   std::ofstream log_;

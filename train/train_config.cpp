@@ -165,6 +165,20 @@ TrainConfig read_train_config(const ConfigNode& root) {
     c.tensorboard = l.get_bool("tensorboard", true);
     c.peak_tflops = l.get_double("peak_tflops", 0);
   }
+  if (root.has("distributed")) {
+    const ConfigNode d = root.child("distributed");
+    c.backend = d.get_string("backend", c.backend);
+    if (c.backend != "auto" && c.backend != "gloo" && c.backend != "nccl") {
+      throw Error(d.where("backend") + ": backend '" + c.backend + "' is not one of auto, gloo, nccl");
+    }
+    c.zero = d.get_int("zero", c.zero);
+    if (c.zero < 0 || c.zero > 2) throw Error(d.where("zero") + ": zero must be 0, 1 or 2");
+    c.bucket_mb = d.get_double("bucket_mb", c.bucket_mb);
+    if (!(c.bucket_mb > 0)) throw Error(d.where("bucket_mb") + ": bucket_mb must be positive");
+    c.comm_timeout_s = d.get_double("timeout_s", c.comm_timeout_s);
+    if (!(c.comm_timeout_s > 0)) throw Error(d.where("timeout_s") + ": timeout_s must be positive");
+    c.overlap_comm = d.get_bool("overlap", c.overlap_comm);
+  }
   if (root.has("debug")) {
     const ConfigNode d = root.child("debug");
     c.nonfinite_at_steps = d.get_doubles("nonfinite_at_steps", {});

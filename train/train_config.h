@@ -63,6 +63,12 @@ struct TrainConfig {
   int64_t log_every = 1;
   bool tensorboard = true;
   double peak_tflops = 0;            // for MFU; 0 = measured GEMM rate on CPU, known peaks on GPU
+  // distributed (used when launched as several ranks; see dist/)
+  std::string backend = "auto";      // auto (NCCL for CUDA, Gloo for CPU), gloo, nccl
+  int64_t zero = 0;                  // optimizer sharding: 0 off, 1 state, 2 state + gradients
+  double bucket_mb = 25;             // gradient bucket size
+  double comm_timeout_s = 300;       // a collective (or a silent rank) waits at most this long
+  bool overlap_comm = true;          // start gradient collectives during backward
   // debug (testing aids)
   std::vector<double> nonfinite_at_steps;  // make the loss NaN at these steps
 

@@ -18,7 +18,9 @@
 #include "model/model_io.h"
 #include "tokenizer/layout.h"
 #include "tokenizer/shard_reader.h"
+#include "model/checkpoint_writer.h"
 #include "train/adamw.h"
+#include "train/optimizer_engine.h"
 #include "train/gradient_sync.h"
 #include "train/metrics_log.h"
 #include "train/training_checkpoint.h"
@@ -131,28 +133,13 @@ EvalResult evaluate(OpenBAModelImpl& model, const Ul2Stream& heldout, const Trai
   return r;
 }
 
-double global_grad_norm(const std::vector<torch::Tensor>& params) {
-  double total = 0;
-  for (const auto& p : params) {
-    if (!p.grad().defined()) continue;
-    total += p.grad().to(torch::kDouble).pow(2).sum().item<double>();
-  }
-  return std::sqrt(total);
-}
-
-std::vector<std::string> nonfinite_gradients(const std::vector<std::pair<std::string, torch::Tensor>>& named) {
-  std::vector<std::string> bad;
-  for (const auto& [name, p] : named) {
-    if (p.grad().defined() && !torch::isfinite(p.grad()).all().item<bool>()) bad.push_back(name);
-  }
-  return bad;
-}
-
 }  // namespace
 
 std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSync& sync) {
   const bool leader = sync.rank() == 0;
-  const torch::Device device(c.device);
+  torch::Device device(c.device);
+  // One GPU per local rank unless the configuration names one.
+  if (device.is_cuda() && !device.has_index()) device = torch::Device(torch::kCUDA, sync.local_rank());
   if (device.is_cpu()) configure_cpu_runtime(c.threads);
   const int64_t accumulation = c.accumulation_steps(sync.world_size());
   const int64_t per_rank = c.global_batch / sync.world_size();
@@ -168,6 +155,7 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
   }
   fs::create_directories(run.out_dir);
   const std::string config_hash = sha256_hex(run.effective_config);
+  sync.require_same("the configuration (SHA-256 of the effective YAML)", config_hash);
   if (leader) StagingDir::write_file_atomically((fs::path(run.out_dir) / "config.yaml").string(), run.effective_config);
 
   OpenBAModel model = load_model(init, device);
@@ -178,27 +166,25 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
   // runs under bf16 autocast (the backward follows its casts).
   const AutocastState precision = training_autocast(device.is_cuda());
   const auto named = unique_named_parameters(*model);
-  std::vector<torch::Tensor> params;
-  for (const auto& [name, p] : named) params.push_back(p);
   AdamWOptions adam;
   adam.beta1 = c.beta1;
   adam.beta2 = c.beta2;
   adam.eps = c.eps;
   adam.weight_decay = c.weight_decay;
-  AdamW optimizer(AdamW::default_groups(named), adam);
+  std::unique_ptr<OptimizerEngine> optimizer = sync.make_engine(named, adam);
   const std::vector<std::string> tokenizer_files = init.tokenizer_files();
 
   TrainerState state;
   state.config_hash = config_hash;
   state.mixture_weights = !c.dynamic_initial.empty() ? c.dynamic_initial : data.train->initial_weights();
   if (!resume_from.empty()) {
-    state = read_training_checkpoint(resume_from, *model, optimizer);
+    state = read_training_checkpoint(resume_from, *model, *optimizer);
     if (state.mixture_weights.size() != c.denoisers.size()) {
       throw Error(resume_from + ": checkpoint has " + std::to_string(state.mixture_weights.size()) +
                   " mixture weights but the configuration " + std::to_string(c.denoisers.size()) + " denoisers");
     }
   }
-  MetricsLog log(run.out_dir, leader && c.tensorboard, resume_from.empty() ? -1 : state.step);
+  MetricsLog log(run.out_dir, leader && c.tensorboard, resume_from.empty() ? -1 : state.step, leader);
   if (!resume_from.empty()) {
     if (state.config_hash != config_hash) log.line("note: the configuration changed since " + resume_from);
     log.line("resumed from " + resume_from + " at step " + std::to_string(state.step));
@@ -213,6 +199,8 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
              std::to_string(c.global_batch) + " examples (" + std::to_string(sync.world_size()) + " rank(s), micro " +
              std::to_string(c.micro_batch) + ", accumulation " + std::to_string(accumulation) + "); budgets " +
              std::to_string(c.encoder_tokens) + "/" + std::to_string(c.decoder_tokens) + ": " + lengths);
+    log.line("optimizer: " + optimizer->describe() + "; per rank: optimizer state " +
+             human_bytes(optimizer->state_bytes()) + ", gradients " + human_bytes(optimizer->gradient_bytes()));
   }
 
   const int64_t decay_steps = c.decay_steps > 0 ? c.decay_steps : c.steps;
@@ -220,7 +208,7 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
   Progress progress("train", static_cast<uint64_t>(c.steps), "steps", leader && !run.quiet);
   progress.advance(static_cast<uint64_t>(state.step));
   Stopwatch window;
-  double window_tokens = 0, window_flops = 0;
+  double window_tokens = 0, window_flops = 0, window_comm = 0, window_exposed = 0, window_steps = 0;
   std::string last_checkpoint;
 
   // update_mixture: D-UL2 moves the weights after each evaluation except
@@ -246,11 +234,25 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
       log.line(text);
     }
   };
+  // Every rank writes its part of the optimizer state into rank 0's staging
+  // directory (on a filesystem all ranks share); rank 0 renames it into
+  // place only when every part is there.
   auto save = [&](int64_t step) {
-    if (!leader) return;
     last_checkpoint = (fs::path(checkpoints_dir) / checkpoint_dir_name(step)).string();
-    write_training_checkpoint(last_checkpoint, *model, optimizer, state, tokenizer_files);
-    prune_training_checkpoints(checkpoints_dir, c.keep_checkpoints);
+    std::unique_ptr<CheckpointWriter> writer;
+    if (leader) writer = begin_training_checkpoint(last_checkpoint, *model, tokenizer_files);
+    const std::string staging =
+        sync.broadcast_string("checkpoint-" + std::to_string(step), leader ? writer->staging_path() : "");
+    if (!fs::is_directory(staging)) {
+      throw Error("rank " + std::to_string(sync.rank()) + ": cannot see rank 0's checkpoint staging directory " +
+                  staging + " (the run directory must be on a filesystem every rank shares)");
+    }
+    optimizer->write_state(staging);
+    sync.barrier("writing the checkpoint of step " + std::to_string(step));
+    if (leader) {
+      finish_training_checkpoint(*writer, state, *optimizer, sync.world_size());
+      prune_training_checkpoints(checkpoints_dir, c.keep_checkpoints);
+    }
   };
 
   if (resume_from.empty() && state.step < c.steps) {
@@ -259,6 +261,7 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
   }
   while (state.step < c.steps) {
     const int64_t step = state.step;  // 0-based index of the step being taken
+    sync.set_step(step + 1);
     const double lr = learning_rate(step, c.lr, c.min_lr, c.warmup_steps, decay_steps);
     // Dropout draws from a generator seeded per (seed, rank, step): a resume
     // at any step, on any number of ranks, needs no generator state.
@@ -281,9 +284,7 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
     sync.all_reduce_sum(targets);
     const double global_targets = targets[0];
 
-    for (const auto& p : params) {
-      if (p.grad().defined()) p.mutable_grad().zero_();
-    }
+    optimizer->zero_grad();
     bool bad_loss = false;
     for (int64_t a = 0; a < accumulation; ++a) {
       const std::vector<Ul2Example> micro(examples.begin() + a * c.micro_batch,
@@ -299,7 +300,10 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
           c.nonfinite_at_steps.end()) {
         loss = loss * std::numeric_limits<double>::quiet_NaN();  // debug.nonfinite_at_steps
       }
+      const bool last_micro_batch = a + 1 == accumulation;
+      optimizer->begin_backward(last_micro_batch);
       loss.backward();
+      optimizer->end_backward(last_micro_batch);
       const double nll = parts.nll_sum.item<double>();
       if (!std::isfinite(nll) || !std::isfinite(loss.item<double>())) bad_loss = true;
       sums[1] += nll;
@@ -313,14 +317,13 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
         sums[5 + k + batch.denoisers[i]] += static_cast<double>(parts.example_tokens[i]);
       }
     }
-    sync.reduce_gradients(params);
     sync.all_reduce_sum(sums);
-    const double grad_norm = global_grad_norm(params);
+    const double grad_norm = optimizer->grad_norm();
     const bool finite = !bad_loss && std::isfinite(sums[1]) && std::isfinite(grad_norm);
     if (!finite) {
       ++state.nonfinite_total;
       ++state.nonfinite_in_a_row;
-      const auto bad = nonfinite_gradients(named);
+      const auto bad = optimizer->nonfinite_gradients();
       if (leader) {
         log.line("step " + std::to_string(step + 1) + ": non-finite loss or gradient, step skipped (" +
                  std::to_string(state.nonfinite_in_a_row) + " in a row" +
@@ -337,19 +340,19 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
     } else {
       state.nonfinite_in_a_row = 0;
       if (c.grad_clip > 0 && grad_norm > c.grad_clip) {
-        const double scale = c.grad_clip / (grad_norm + 1e-6);
-        torch::NoGradGuard no_grad;
-        for (auto& p : params) {
-          if (p.grad().defined()) p.mutable_grad().mul_(scale);
-        }
+        optimizer->scale_gradients(c.grad_clip / (grad_norm + 1e-6));
       }
-      optimizer.step(lr);
+      optimizer->step(lr);
     }
     state.step += 1;
     state.examples += static_cast<uint64_t>(c.global_batch);
     state.tokens += static_cast<uint64_t>(sums[2]);
     window_tokens += sums[2];
     window_flops += sums[4];
+    const CommTimings comm = optimizer->take_timings();
+    window_comm += comm.comm_seconds;
+    window_exposed += comm.exposed_seconds;
+    window_steps += 1;
     progress.advance(1);
 
     if (leader && (state.step % c.log_every == 0 || state.step == c.steps) && finite) {
@@ -368,6 +371,14 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
       if (peak > 0) j["mfu"] = window_flops / seconds / peak;
       j["padding"] = 1.0 - sums[2] / sums[3];
       j["peak_memory_bytes"] = peak_rss_bytes();
+      if (sync.world_size() > 1) {
+        // Rank 0's view: seconds per step a collective was in flight, and of
+        // those the seconds backward/optimizer waited for one.
+        j["comm_s"] = window_comm / window_steps;
+        j["comm_exposed_s"] = window_exposed / window_steps;
+        j["step_s"] = seconds / window_steps;
+        j["ranks"] = sync.world_size();
+      }
       if (state.nonfinite_total) j["nonfinite_total"] = state.nonfinite_total;
       log.record(state.step, j);
       char text[200];
@@ -376,7 +387,7 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
                     grad_norm, window_tokens / seconds);
       if (!progress_is_terminal()) log.line(text);
       window.reset();
-      window_tokens = window_flops = 0;
+      window_tokens = window_flops = window_comm = window_exposed = window_steps = 0;
     }
     if (c.eval_every > 0 && state.step % c.eval_every == 0 && state.step < c.steps) run_eval(state.step, true);
     if (c.checkpoint_every > 0 && state.step % c.checkpoint_every == 0 && state.step < c.steps) save(state.step);

@@ -13,7 +13,8 @@
 #include "model/layout.h"
 #include "model/model_io.h"
 #include "model/safetensors_io.h"
-#include "train/adamw.h"
+#include "train/optimizer_engine.h"
+#include "train/optimizer_state.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -47,22 +48,29 @@ std::string checkpoint_dir_name(int64_t step) {
   return name;
 }
 
-void write_training_checkpoint(const std::string& path, OpenBAModelImpl& model, const AdamW& optimizer,
-                               const TrainerState& state, const std::vector<std::string>& tokenizer_files) {
+std::unique_ptr<CheckpointWriter> begin_training_checkpoint(const std::string& path, OpenBAModelImpl& model,
+                                                            const std::vector<std::string>& tokenizer_files) {
   ModelConfig config = model.config;
   config.dtype = DType::F32;  // master weights: exact resume
   WriterOptions options;
   options.overwrite = true;  // a re-run of the same step replaces it
   if (model.lm_head_tied()) options.metadata[kTiedMetadataKey] = "tied";
-  CheckpointWriter writer(path, config, options);
-  write_model_tensors(writer, model);
-  for (const std::string& file : tokenizer_files) writer.copy_file(file);
-  write_safetensors_file((fs::path(writer.staging_path()) / "optimizer.safetensors").string(), optimizer.state_tensors());
+  auto writer = std::make_unique<CheckpointWriter>(path, config, options);
+  write_model_tensors(*writer, model);
+  for (const std::string& file : tokenizer_files) writer->copy_file(file);
+  return writer;
+}
+
+void finish_training_checkpoint(CheckpointWriter& writer, const TrainerState& state, const OptimizerEngine& optimizer,
+                                int world_size) {
+  (void)OptimizerStateReader::open(writer.staging_path());  // every rank's part is there
   nlohmann::ordered_json j;
   j["step"] = state.step;
   j["examples"] = state.examples;
   j["tokens"] = state.tokens;
   j["optimizer_steps"] = optimizer.steps();
+  j["optimizer"] = optimizer.describe();
+  j["world_size"] = world_size;
   j["mixture_weights"] = state.mixture_weights;
   j["nonfinite_total"] = state.nonfinite_total;
   j["nonfinite_in_a_row"] = state.nonfinite_in_a_row;
@@ -76,7 +84,7 @@ std::string newest_training_checkpoint(const std::string& checkpoints_dir) {
   return names.empty() ? "" : (fs::path(checkpoints_dir) / names.back()).string();
 }
 
-TrainerState read_training_checkpoint(const std::string& path, OpenBAModelImpl& model, AdamW& optimizer) {
+TrainerState read_training_checkpoint(const std::string& path, OpenBAModelImpl& model, OptimizerEngine& optimizer) {
   const std::string state_path = (fs::path(path) / "trainer_state.json").string();
   nlohmann::json j;
   try {
@@ -106,8 +114,7 @@ TrainerState read_training_checkpoint(const std::string& path, OpenBAModelImpl& 
       if (!param) throw Error("model has no parameter '" + spec.name + "'");
       param->copy_(ck.tensor(spec.name));
     }
-    optimizer.load_state(read_safetensors_file((fs::path(path) / "optimizer.safetensors").string()),
-                         j.at("optimizer_steps").get<int64_t>(), (fs::path(path) / "optimizer.safetensors").string());
+    optimizer.load_state(OptimizerStateReader::open(path), j.at("optimizer_steps").get<int64_t>());
   } catch (const nlohmann::json::exception& e) {
     throw Error(state_path + ": missing or malformed field (" + e.what() + ")");
   }

@@ -1,6 +1,7 @@
 // Training checkpoints: OUT/checkpoints/step-NNNNNNNN/ holds the model as a
 // checkpoint directory (fp32 master weights, tokenizer files) plus
-//   optimizer.safetensors  AdamW state per parameter name
+//   optimizer*.safetensors AdamW state (whole, or one shard per rank: see
+//                          train/optimizer_state.h)
 //   trainer_state.json     step, data position, tokens, mixture weights,
 //                          non-finite counters, config hash (no RNG
 //                          state: dropout is seeded per step from (seed, rank, step))
@@ -9,13 +10,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace openba {
 
 struct OpenBAModelImpl;
-class AdamW;
+class CheckpointWriter;
+class OptimizerEngine;
 
 struct TrainerState {
   int64_t step = 0;             // completed optimizer steps
@@ -29,14 +32,20 @@ struct TrainerState {
 
 std::string checkpoint_dir_name(int64_t step);
 
-// Writes everything to `path` atomically.
-void write_training_checkpoint(const std::string& path, OpenBAModelImpl& model, const AdamW& optimizer,
-                               const TrainerState& state, const std::vector<std::string>& tokenizer_files);
+// Written in three parts so every rank can add its optimizer shard:
+//   rank 0: begin_training_checkpoint (model, tokenizer) -> staging path shared
+//   every rank: OptimizerEngine::write_state(staging path)
+//   rank 0, after a barrier: finish_training_checkpoint (checks the optimizer
+//   state is complete, writes trainer_state.json, renames into place).
+std::unique_ptr<CheckpointWriter> begin_training_checkpoint(const std::string& path, OpenBAModelImpl& model,
+                                                            const std::vector<std::string>& tokenizer_files);
+void finish_training_checkpoint(CheckpointWriter& writer, const TrainerState& state, const OptimizerEngine& optimizer,
+                                int world_size);
 // The newest complete checkpoint under `checkpoints_dir`, or "" when none.
 std::string newest_training_checkpoint(const std::string& checkpoints_dir);
 // Loads weights and optimizer state; Error naming the file when
 // the checkpoint does not match the model.
-TrainerState read_training_checkpoint(const std::string& path, OpenBAModelImpl& model, AdamW& optimizer);
+TrainerState read_training_checkpoint(const std::string& path, OpenBAModelImpl& model, OptimizerEngine& optimizer);
 // Keeps the newest `keep` complete checkpoints; removes staging leftovers.
 void prune_training_checkpoints(const std::string& checkpoints_dir, int64_t keep);
 

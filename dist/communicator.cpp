@@ -150,9 +150,7 @@ class CommunicatorImpl final : public Communicator {
       stop_ = true;
     }
     wake_.notify_all();
-    if (heartbeat_.joinable()) {
-      if (failed_) heartbeat_.detach(); else heartbeat_.join();
-    }
+    if (heartbeat_.joinable()) heartbeat_.join();
     if (failed_) {
       // A peer is gone: c10d's destructors would wait for collectives that
       // can never finish. The process is about to exit; leave them be.
@@ -307,7 +305,9 @@ class CommunicatorImpl final : public Communicator {
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stop_) {
       wake_.wait_for(lock, std::chrono::milliseconds(static_cast<int64_t>(kHeartbeatSeconds * 1000)));
-      if (stop_ || failed_) break;
+      // Keeps beating after a failure too: the other ranks are diagnosing
+      // at the same moment and must not take this rank for the dead one.
+      if (stop_) break;
       lock.unlock();
       try {
         beat();

@@ -120,6 +120,7 @@ int launch_local_workers(const LocalLaunch& launch) {
         std::fprintf(stderr, "%s: rank %d (pid %d) did not stop within %.0f s: %s\n", launch.tool.c_str(), rank,
                      static_cast<int>(p), launch.grace_seconds, terminated ? "killing it" : "terminating it");
         ::kill(p, terminated ? SIGKILL : SIGTERM);
+        ::kill(p, SIGCONT);  // a stopped worker only acts on SIGTERM once continued
       }
       terminated = true;
       deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev libopenblas0-pthread      # LibTorch 1.13 (CPU); OpenBLAS: ~27x the reference BLAS on GEMM
+  libgloo-dev                            # headers of c10d's Gloo backend (distributed training on CPU)
   libsentencepiece-dev sentencepiece     # tokenizer library and the real spm_* tools
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev catch2
   zlib1g-dev libzstd-dev zstd gzip      # compressed corpora (zstd/gzip tools for tests)

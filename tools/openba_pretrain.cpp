@@ -78,10 +78,11 @@ int main(int argc, char** argv) {
       }
       if (preview > 0) throw openba::Error("--nproc: --preview runs in one process");
       if (nproc < 1) throw openba::Error("--nproc " + std::to_string(nproc) + ": must be at least 1");
+      (void)config.accumulation_steps(nproc);  // a batch that does not split is an error before any rank starts
       openba::LocalLaunch launch;
       launch.nproc = nproc;
       launch.args = worker_arguments(argc, argv);
-      launch.grace_seconds = config.comm_timeout_s + 15;
+      launch.grace_seconds = config.comm_timeout_s + 10;  // their own timeout plus the diagnosis
       return openba::launch_local_workers(launch);
     }
     if (preview > 0) {

@@ -1,0 +1,276 @@
+"""openba-compress, checked against independent computations: the Python
+reference model (compress_reference.py) for bypassed blocks and for every
+importance score, a Python safetensors reader for the surgery, and openba-eval
+for the held-out losses."""
+import json
+import math
+import os
+import struct
+import sys
+import unittest
+
+import torch
+
+from cli_support import (PYTHON_DIR, TINY, ToolTestCase, json_lines, read_json, run, safetensors_header, tool)
+
+COMPRESS = tool("openba-compress")
+REF = os.path.join(PYTHON_DIR, "compress_reference.py")
+
+DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64}
+
+
+def read_tensors(ckpt):
+    """Every tensor of a safetensors checkpoint, read by hand."""
+    out = {}
+    for name in sorted(os.listdir(ckpt)):
+        if not name.endswith(".safetensors"):
+            continue
+        path = os.path.join(ckpt, name)
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(n))
+            data = f.read()
+        for key, info in header.items():
+            if key == "__metadata__":
+                continue
+            a, b = info["data_offsets"]
+            out[key] = torch.frombuffer(bytearray(data[a:b]), dtype=DTYPES[info["dtype"]]).reshape(info["shape"]).clone()
+    return out
+
+
+def write_safetensors(path, tensors, metadata=None):
+    header, offset, blobs = {}, 0, []
+    for key, t in tensors.items():
+        raw = t.contiguous().numpy().tobytes()
+        header[key] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+        blobs.append(raw)
+    if metadata:
+        header["__metadata__"] = metadata
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def losses(lines):
+    return [x for x in lines if "summary" not in x]
+
+
+class CompressCase(ToolTestCase):
+    def setUp(self):
+        super().setUp()
+        self.model = self.init_tiny("model", "--seed", "3")
+        self.data = self.eval_data(n=8)
+
+    def compress(self, *args, expect_ok=True):
+        return run([COMPRESS, "--model", self.model, "--quiet", *args], expect_ok=expect_ok)
+
+    def ours(self, ckpt, data=None):
+        return losses(json_lines(run([tool("openba-eval"), "--model", ckpt, "--data", data or self.data, "--quiet"])[1]))
+
+    def reference(self, ckpt, *skips, data=None):
+        return json_lines(run([sys.executable, REF, "eval", ckpt, data or self.data, *skips])[1])
+
+    def assertLossesClose(self, a, b, rel=1e-4):
+        self.assertEqual(len(a), len(b))
+        for x, y in zip(a, b):
+            self.assertEqual(x["tokens"], y["tokens"])
+            if y["loss"] is not None:
+                self.assertAlmostEqual(x["loss"], y["loss"], delta=rel * abs(y["loss"]))
+
+
+class LayerStage(CompressCase):
+    def test_dropped_layers_equal_the_bypassed_model(self):
+        out = self.path("layer")
+        _, text, _ = self.compress("--stage", "layer", "--out", out, "--drop-encoder-layers", "1",
+                                   "--drop-decoder-layers", "3,7", "--eval", self.data)
+        cfg = read_json(os.path.join(out, "config.json"))
+        self.assertEqual((cfg["num_layers"], cfg["num_decoder_layers"]), (3, 10))
+        # Same per-example losses as the reference running the input with those blocks skipped.
+        self.assertLossesClose(self.ours(out), self.reference(self.model, "--skip-encoder", "1", "--skip-decoder", "3",
+                                                                "--skip-decoder", "7"))
+        # Renumbering: output decoder block 3 is input block 4; everything else unchanged.
+        a, b = read_tensors(self.model), read_tensors(out)
+        self.assertTrue(torch.equal(b["decoder.block.3.mlp.fc_in.weight"], a["decoder.block.4.mlp.fc_in.weight"]))
+        self.assertTrue(torch.equal(b["decoder.block.9.self_attn.qkv.bias"], a["decoder.block.11.self_attn.qkv.bias"]))
+        self.assertTrue(torch.equal(b["encoder.block.1.self_attn.o.weight"], a["encoder.block.2.self_attn.o.weight"]))
+        self.assertTrue(torch.equal(b["shared_embedding.weight"], a["shared_embedding.weight"]))
+        self.assertEqual(len(b), len(a) - 10 - 2 * 18)  # one encoder block (10 tensors), two decoder (18)
+        report = read_json(os.path.join(out, "report.json"))
+        self.assertEqual([e["layer"] for e in report["removed"]["decoder_layers"]], [3, 7])
+        self.assertEqual(report["removed"]["reason"], "explicit lists")
+        # The held-out loss after is openba-eval's on the output (same loss code).
+        ours = self.ours(out)
+        mean = sum(x["loss"] * x["tokens"] for x in ours if x["tokens"]) / sum(x["tokens"] for x in ours)
+        self.assertAlmostEqual(report["heldout"]["after"]["loss"], mean, delta=1e-5 * mean)
+        before = report["compression"]["parameters_before"]
+        after = report["compression"]["parameters_after"]
+        self.assertEqual(report["input"]["parameters"]["total"], before)
+        self.assertAlmostEqual(report["compression"]["stage_ratio"], before / after)
+        self.assertIn("held-out loss", text)
+        self.assertIn("compression: this stage", text)
+        self.assertGreater(report["peak_rss_bytes"], 0)
+
+    def test_angular_scores_match_the_reference_and_drop_the_lowest(self):
+        out, scores = self.path("scored"), self.path("scores.json")
+        self.compress("--stage", "layer", "--out", out, "--keep-encoder-layers", "3", "--keep-decoder-layers", "9",
+                      "--score", "angular", "--calib", self.data, "--save-scores", scores)
+        ref = self.path("ref.json")
+        run([sys.executable, REF, "scores", self.model, self.data, ref])
+        expected = read_json(ref)["angular"]
+        got = read_json(scores)
+        for stack in ("encoder", "decoder"):
+            for x, y in zip(got[stack], expected[stack]):
+                self.assertAlmostEqual(x, y, delta=1e-4 * abs(y) + 1e-7)
+        report = read_json(os.path.join(out, "report.json"))
+        low = sorted(range(12), key=lambda i: got["decoder"][i])[:3]
+        self.assertEqual([e["layer"] for e in report["removed"]["decoder_layers"]], sorted(low))
+        self.assertEqual(len(report["scores"]["decoder"]), 12)
+        # Re-prune from the saved scores without calibration data.
+        again = self.path("again")
+        self.compress("--stage", "layer", "--out", again, "--keep-encoder-layers", "4", "--keep-decoder-layers", "6",
+                      "--scores", scores)
+        r2 = read_json(os.path.join(again, "report.json"))
+        low6 = sorted(sorted(range(12), key=lambda i: got["decoder"][i])[:6])
+        self.assertEqual([e["layer"] for e in r2["removed"]["decoder_layers"]], low6)
+        self.assertEqual(r2["removed"]["encoder_layers"], [])
+
+    def test_loss_scores_are_the_loss_increase_with_the_block_skipped(self):
+        out, scores = self.path("loss"), self.path("loss.json")
+        self.compress("--stage", "layer", "--out", out, "--keep-encoder-layers", "3", "--keep-decoder-layers", "11",
+                      "--score", "loss", "--eval", self.data, "--save-scores", scores)
+        got = read_json(scores)
+
+        def mean(lines):
+            return sum(x["loss"] * x["tokens"] for x in lines if x["tokens"]) / sum(x["tokens"] for x in lines)
+
+        base = mean(self.reference(self.model))
+        for i in (0, 2):
+            skipped = mean(self.reference(self.model, "--skip-encoder", str(i)))
+            self.assertAlmostEqual(got["encoder"][i], skipped - base, delta=1e-4 * base)
+        skipped = mean(self.reference(self.model, "--skip-decoder", "5"))
+        self.assertAlmostEqual(got["decoder"][5], skipped - base, delta=1e-4 * base)
+
+    def test_lineage_carries_the_first_model(self):
+        one, two = self.path("one"), self.path("two")
+        self.compress("--stage", "layer", "--out", one, "--drop-decoder-layers", "0,1")
+        run([COMPRESS, "--model", one, "--out", two, "--quiet", "--stage", "layer", "--drop-encoder-layers", "0"])
+        r1, r2 = read_json(os.path.join(one, "report.json")), read_json(os.path.join(two, "report.json"))
+        self.assertEqual(r2["compression"]["first_model_parameters"], r1["compression"]["parameters_before"])
+        self.assertAlmostEqual(r2["compression"]["cumulative_ratio"],
+                               r1["compression"]["parameters_before"] / r2["compression"]["parameters_after"])
+        self.assertEqual(r2["lineage"][0]["stage"], "layer")
+
+    def test_yaml_options(self):
+        cfg = self.path("stage.yaml")
+        with open(cfg, "w") as f:
+            f.write(f"stage: layer\nout: {self.path('y')}\ndrop-decoder-layers: [2, 4]\n")
+        run([COMPRESS, "--model", self.model, "--config", cfg, "--quiet", "--set", "drop-encoder-layers=[3]"])
+        report = read_json(os.path.join(self.path("y"), "report.json"))
+        self.assertEqual([e["layer"] for e in report["removed"]["decoder_layers"]], [2, 4])
+        self.assertEqual([e["layer"] for e in report["removed"]["encoder_layers"]], [3])
+        with open(cfg, "w") as f:
+            f.write("stage: layer\ndrop-decoder-layer: [2]\n")
+        self.assertFails([COMPRESS, "--model", self.model, "--out", self.path("z"), "--config", cfg],
+                         "drop-decoder-layer")
+
+
+class WidthStage(CompressCase):
+    def test_keeping_every_unit_is_the_identity(self):
+        out = self.path("same")
+        self.compress("--stage", "neuron", "--out", out, "--ffn", "352", "--heads", "4", "--hidden", "128",
+                      "--score", "magnitude")
+        a, b = read_tensors(self.model), read_tensors(out)
+        self.assertEqual(sorted(a), sorted(b))
+        for k in a:
+            self.assertTrue(torch.equal(a[k], b[k]), k)
+
+    def zeroed_model(self):
+        """The model with FFN neurons 5, 77, 200 and head 2 (self and cross) zeroed in every layer."""
+        t = read_tensors(self.model)
+        kv, ffn = 32, 352
+        for name in list(t):
+            if name.endswith("mlp.fc_in.weight"):
+                for j in (5, 77, 200):
+                    t[name][j] = 0
+                    t[name][ffn + j] = 0
+            elif name.endswith("mlp.fc_out.weight"):
+                t[name][:, [5, 77, 200]] = 0
+            elif name.endswith("self_attn.qkv.weight") or name.endswith("self_attn.qkv.bias"):
+                t[name][2 * 3 * kv:3 * 3 * kv] = 0
+            elif name.endswith("inter_attn.q.weight") or name.endswith("inter_attn.q.bias"):
+                t[name][2 * kv:3 * kv] = 0
+            elif name.endswith("inter_attn.kv.weight") or name.endswith("inter_attn.kv.bias"):
+                t[name][2 * 2 * kv:3 * 2 * kv] = 0
+            elif name.endswith("attn.o.weight"):
+                t[name][:, 2 * kv:3 * kv] = 0
+        zeroed = self.path("zeroed")
+        os.makedirs(zeroed)
+        write_safetensors(os.path.join(zeroed, "model.safetensors"), t, {"openba.lm_head": "tied"})
+        with open(os.path.join(self.model, "config.json")) as f, open(os.path.join(zeroed, "config.json"), "w") as g:
+            g.write(f.read())
+        return zeroed, t
+
+    def test_pruning_zero_units_leaves_the_logits_unchanged(self):
+        zeroed, t = self.zeroed_model()
+        out = self.path("pruned")
+        run([COMPRESS, "--model", zeroed, "--out", out, "--quiet", "--stage", "neuron", "--ffn", "349", "--heads", "3",
+             "--round-to", "1", "--score", "magnitude"])
+        cfg = read_json(os.path.join(out, "config.json"))
+        self.assertEqual((cfg["ffn_hidden_size"], cfg["num_heads"]), (349, 3))
+        self.assertLossesClose(self.ours(out), self.ours(zeroed), rel=1e-5)
+        report = read_json(os.path.join(out, "report.json"))
+        self.assertEqual(report["removed"]["decoder_ffn"][4], [5, 77, 200])
+        self.assertEqual([h["index"] for h in report["removed"]["decoder_cross_heads"][0]], [2])
+        # The interleaved qkv rows of heads 0, 1, 3 survive, in order.
+        b = read_tensors(out)
+        kv = 32
+        rows = list(range(0, 2 * 3 * kv)) + list(range(3 * 3 * kv, 4 * 3 * kv))
+        self.assertTrue(torch.equal(b["encoder.block.2.self_attn.qkv.weight"], t["encoder.block.2.self_attn.qkv.weight"][rows]))
+        self.assertTrue(torch.equal(b["decoder.block.1.inter_attn.kv.bias"],
+                                    t["decoder.block.1.inter_attn.kv.bias"][list(range(0, 4 * kv)) + list(range(6 * kv, 8 * kv))]))
+
+    def test_scores_match_the_reference(self):
+        ref = self.path("ref.json")
+        run([sys.executable, REF, "scores", self.model, self.data, ref])
+        expected = read_json(ref)
+        for method, rel in (("activation", 1e-4), ("magnitude", 1e-6), ("taylor", 2e-3)):
+            scores = self.path(method + ".json")
+            self.compress("--stage", "neuron", "--out", self.path(method), "--ffn", "256", "--heads", "2",
+                          "--hidden", "64", "--score", method, "--calib", self.data, "--save-scores", scores)
+            got = read_json(scores)
+            exp = expected[method]
+            for key in ("hidden", "encoder_heads", "decoder_heads", "decoder_cross_heads", "encoder_ffn", "decoder_ffn"):
+                a = torch.tensor(got[key], dtype=torch.float64).flatten()
+                b = torch.tensor(exp[key], dtype=torch.float64).flatten()
+                self.assertEqual(a.shape, b.shape, (method, key))
+                scale = b.abs().max().item()
+                self.assertLess((a - b).abs().max().item(), rel * scale, (method, key))
+            # The kept sets are the top scores, with the same units everywhere they appear.
+            report = read_json(os.path.join(self.path(method), "report.json"))
+            kept = report["kept"]
+            top = sorted(sorted(range(128), key=lambda c: -got["hidden"][c])[:64])
+            self.assertEqual(kept["hidden"], top)
+            t, b = read_tensors(self.model), read_tensors(self.path(method))
+            h = kept["hidden"]
+            f = kept["decoder_ffn"][3]
+            fc_in = t["decoder.block.3.mlp.fc_in.weight"]
+            self.assertTrue(torch.equal(b["decoder.block.3.mlp.fc_in.weight"], fc_in[f + [352 + j for j in f]][:, h]))
+            self.assertTrue(torch.equal(b["decoder.block.3.mlp.fc_out.weight"], t["decoder.block.3.mlp.fc_out.weight"][h][:, f]))
+            self.assertTrue(torch.equal(b["shared_embedding.weight"], t["shared_embedding.weight"][:, h]))
+            self.assertTrue(torch.equal(b["decoder.final_layernorm.bias"], t["decoder.final_layernorm.bias"][h]))
+
+    def test_random_is_seeded(self):
+        a, b, c = self.path("a"), self.path("b"), self.path("c")
+        for out, seed in ((a, "1"), (b, "1"), (c, "2")):
+            self.compress("--stage", "neuron", "--out", out, "--ffn", "128", "--heads", "2", "--score", "random",
+                          "--seed", seed)
+        ka, kb, kc = (read_json(os.path.join(d, "report.json"))["kept"] for d in (a, b, c))
+        self.assertEqual(ka, kb)
+        self.assertNotEqual(ka["encoder_ffn"], kc["encoder_ffn"])
+        self.assertEqual(len(ka["encoder_ffn"][0]), 128)
+
+
+if __name__ == "__main__":
+    unittest.main()

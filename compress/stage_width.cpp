@@ -14,9 +14,10 @@ namespace openba {
 namespace {
 
 // A size rounded to a multiple of m (nearest, at least m, at most `limit`);
-// unchanged when m <= 1 or the limit is below m.
+// unchanged when m <= 1, when it is the current size (nothing pruned), or
+// when the current size is below m.
 int64_t round_size(int64_t n, int64_t m, int64_t limit) {
-  if (m <= 1 || n % m == 0 || limit < m) return n;
+  if (m <= 1 || n % m == 0 || n == limit || limit < m) return n;
   int64_t r = (n + m / 2) / m * m;
   if (r < m) r = m;
   while (r > limit) r -= m;

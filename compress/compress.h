@@ -9,6 +9,9 @@
 
 namespace openba {
 
+// A size flag that was not given (any given value, even negative, is checked).
+constexpr int64_t kUnset = INT64_MIN;
+
 struct CompressOptions {
   std::string stage;  // layer | neuron | vocab
   std::string model, out;
@@ -25,11 +28,11 @@ struct CompressOptions {
   uint64_t max_shard_bytes = 5ull * 1000 * 1000 * 1000;
   // layer
   std::string drop_encoder_layers, drop_decoder_layers;
-  int64_t keep_encoder_layers = -1, keep_decoder_layers = -1;
+  int64_t keep_encoder_layers = kUnset, keep_decoder_layers = kUnset;
   // width
-  int64_t ffn = -1, heads = -1, hidden = -1, round_to = 64;
+  int64_t ffn = kUnset, heads = kUnset, hidden = kUnset, round_to = 64;
   // vocab
-  int64_t vocab = -1, min_freq = 0;
+  int64_t vocab = kUnset, min_freq = 0;
   std::vector<std::string> corpus;  // token shards to count frequencies on
   std::string tokenize_tool;        // openba-tokenize (default: next to this executable)
   std::string command_line;         // recorded in the report

@@ -23,9 +23,9 @@ class LayerStage : public Stage {
                            std::vector<int64_t>& out) {
       const std::string drop_flag = std::string("--drop-") + name + "-layers";
       const std::string keep_flag = std::string("--keep-") + name + "-layers";
-      if (!drop.empty() && keep >= 0) throw Error(drop_flag + " and " + keep_flag + " cannot both be given");
+      if (!drop.empty() && keep != kUnset) throw Error(drop_flag + " and " + keep_flag + " cannot both be given");
       if (!drop.empty()) out = parse_layer_list(drop, layers, drop_flag);
-      if (keep >= 0) {
+      if (keep != kUnset) {
         if (keep <= 0 || keep > layers) {
           throw Error(keep_flag + " " + std::to_string(keep) + ": must be in [1, " + std::to_string(layers) +
                       "] (the input has " + std::to_string(layers) + " " + name + " layers)");
@@ -40,6 +40,14 @@ class LayerStage : public Stage {
                   "--keep-encoder-layers/--keep-decoder-layers");
     }
     method_ = o_.score.empty() ? "angular" : o_.score;
+    if (!o_.scores_file.empty()) {  // read now: a bad file fails before any work
+      scores_ = LayerScores::from_json(ctx_.load_scores(), "--scores " + o_.scores_file);
+      if (static_cast<int64_t>(scores_.encoder.size()) != c.encoder_layers ||
+          static_cast<int64_t>(scores_.decoder.size()) != c.decoder_layers) {
+        throw Error("--scores " + o_.scores_file + ": layer counts differ from the model's");
+      }
+      method_ = scores_.method;
+    }
     if (scored_ || !o_.save_scores.empty()) {
       if (method_ != "angular" && method_ != "loss") throw Error("--score for the layer stage is angular or loss (got '" + method_ + "')");
       if (o_.scores_file.empty()) {
@@ -53,8 +61,8 @@ class LayerStage : public Stage {
     nlohmann::ordered_json j;
     j["drop_encoder_layers"] = o_.drop_encoder_layers;
     j["drop_decoder_layers"] = o_.drop_decoder_layers;
-    j["keep_encoder_layers"] = o_.keep_encoder_layers;
-    j["keep_decoder_layers"] = o_.keep_decoder_layers;
+    j["keep_encoder_layers"] = size_json(o_.keep_encoder_layers);
+    j["keep_decoder_layers"] = size_json(o_.keep_decoder_layers);
     j["score"] = (scored_ || !o_.save_scores.empty()) ? method_ : "";
     j["scores_file"] = o_.scores_file;
     j["calib"] = o_.calib;
@@ -68,21 +76,13 @@ class LayerStage : public Stage {
   }
 
   SurgeryPlan plan() override {
-    if (scored_ || !o_.save_scores.empty()) {
-      if (!o_.scores_file.empty()) {
-        scores_ = LayerScores::from_json(ctx_.load_scores(), "--scores " + o_.scores_file);
-        if (static_cast<int64_t>(scores_.encoder.size()) != ctx_.in.config().encoder_layers ||
-            static_cast<int64_t>(scores_.decoder.size()) != ctx_.in.config().decoder_layers) {
-          throw Error("--scores " + o_.scores_file + ": layer counts differ from the model's");
-        }
-      } else {
-        compute_scores();
-      }
+    if (scored_ || !o_.save_scores.empty() || !o_.scores_file.empty()) {
+      if (o_.scores_file.empty()) compute_scores();
       have_scores_ = true;
       ctx_.save_scores(scores_.to_json());
       const ModelConfig& c = ctx_.in.config();
-      if (o_.keep_encoder_layers >= 0) drop_[0] = lowest_scores(scores_.encoder, c.encoder_layers - o_.keep_encoder_layers);
-      if (o_.keep_decoder_layers >= 0) drop_[1] = lowest_scores(scores_.decoder, c.decoder_layers - o_.keep_decoder_layers);
+      if (o_.keep_encoder_layers != kUnset) drop_[0] = lowest_scores(scores_.encoder, c.encoder_layers - o_.keep_encoder_layers);
+      if (o_.keep_decoder_layers != kUnset) drop_[1] = lowest_scores(scores_.decoder, c.decoder_layers - o_.keep_decoder_layers);
     }
     return layer_surgery_plan(ctx_.in, drop_[0], drop_[1]);
   }
@@ -103,7 +103,7 @@ class LayerStage : public Stage {
       for (int64_t i : drop_[d]) ids.push_back(std::to_string(i));
       summary += std::string(d ? "; decoder layers [" : "encoder layers [") + join(ids, ",") + "]";
     }
-    removed["reason"] = have_scores_ && (o_.keep_encoder_layers >= 0 || o_.keep_decoder_layers >= 0)
+    removed["reason"] = have_scores_ && (o_.keep_encoder_layers != kUnset || o_.keep_decoder_layers != kUnset)
                             ? "lowest " + scores_.method + " scores"
                             : "explicit lists";
     report["removed"] = removed;

@@ -46,7 +46,7 @@ class VocabStage : public Stage {
     required_ = 0;
     for (const auto& p : pieces_) required_ += must_keep(p.type) ? 1 : 0;
     const int64_t pieces = static_cast<int64_t>(pieces_.size());
-    if (o_.vocab == -1) throw Error("--stage vocab needs --vocab N (SentencePiece pieces to keep)");
+    if (o_.vocab == kUnset) throw Error("--stage vocab needs --vocab N (SentencePiece pieces to keep)");
     if (o_.vocab <= 0) throw Error("--vocab " + std::to_string(o_.vocab) + ": must be positive");
     if (o_.vocab > pieces) {
       throw Error("--vocab " + std::to_string(o_.vocab) + " is larger than the tokenizer's " + std::to_string(pieces) +
@@ -74,7 +74,7 @@ class VocabStage : public Stage {
 
   nlohmann::ordered_json options_json() const override {
     nlohmann::ordered_json j;
-    j["vocab"] = o_.vocab;
+    j["vocab"] = size_json(o_.vocab);
     j["min_freq"] = o_.min_freq;
     j["corpus"] = corpus_;
     j["eval"] = o_.eval;

@@ -30,12 +30,11 @@ class WidthStage : public Stage {
 
   void validate() override {
     const ModelConfig& c = ctx_.in.config();
-    if (o_.ffn < 0 && o_.heads < 0 && o_.hidden < 0) throw Error("--stage neuron needs --ffn, --heads and/or --hidden");
+    if (o_.ffn == kUnset && o_.heads == kUnset && o_.hidden == kUnset) throw Error("--stage neuron needs --ffn, --heads and/or --hidden");
     if (o_.round_to < 1) throw Error("--round-to must be >= 1 (got " + std::to_string(o_.round_to) + ")");
     auto check = [&](const char* flag, int64_t target, int64_t current, const char* what) {
-      if (target < 0 && target != -1) throw Error(std::string(flag) + " " + std::to_string(target) + ": must be positive");
-      if (target == -1) return current;
-      if (target == 0) throw Error(std::string(flag) + " 0: must be positive");
+      if (target == kUnset) return current;
+      if (target <= 0) throw Error(std::string(flag) + " " + std::to_string(target) + ": must be positive");
       if (target > current) {
         throw Error(std::string(flag) + " " + std::to_string(target) + " is larger than the model's " +
                     std::to_string(current) + " " + what + " (pruning only removes)");
@@ -49,6 +48,10 @@ class WidthStage : public Stage {
     if (method_ != "activation" && method_ != "magnitude" && method_ != "taylor" && method_ != "random") {
       throw Error("--score for the neuron stage is activation, magnitude, taylor or random (got '" + method_ + "')");
     }
+    if (!o_.scores_file.empty()) {  // read now: a bad file fails before any work
+      scores_ = WidthScores::from_json(ctx_.load_scores(), c, "--scores " + o_.scores_file);
+      method_ = scores_.method;
+    }
     if (o_.scores_file.empty() && (method_ == "activation" || method_ == "taylor") && o_.calib.empty()) {
       throw Error("--score " + method_ + " needs --calib SHARDS (or --scores FILE)");
     }
@@ -56,9 +59,9 @@ class WidthStage : public Stage {
 
   nlohmann::ordered_json options_json() const override {
     nlohmann::ordered_json j;
-    j["ffn"] = o_.ffn;
-    j["heads"] = o_.heads;
-    j["hidden"] = o_.hidden;
+    j["ffn"] = size_json(o_.ffn);
+    j["heads"] = size_json(o_.heads);
+    j["hidden"] = size_json(o_.hidden);
     j["round_to"] = o_.round_to;
     j["targets_after_rounding"] = {{"ffn", ffn_}, {"heads", heads_}, {"hidden", hidden_}};
     j["score"] = method_;
@@ -75,11 +78,7 @@ class WidthStage : public Stage {
 
   SurgeryPlan plan() override {
     const ModelConfig& c = ctx_.in.config();
-    if (!o_.scores_file.empty()) {
-      scores_ = WidthScores::from_json(ctx_.load_scores(), c, "--scores " + o_.scores_file);
-    } else {
-      compute_scores();
-    }
+    if (o_.scores_file.empty()) compute_scores();
     ctx_.save_scores(scores_.to_json());
     keep_ = all_units(c);
     if (hidden_ != c.d_model) keep_.hidden = top_units(scores_.hidden, hidden_);

@@ -17,6 +17,10 @@ namespace openba {
 
 class Checkpoint;
 class TokenizerLayout;
+
+// A size option in a report: null when not given.
+inline nlohmann::ordered_json size_json(int64_t v) { return v == kUnset ? nlohmann::ordered_json() : nlohmann::ordered_json(v); }
+
 struct BlockBatch;
 
 struct StageContext {

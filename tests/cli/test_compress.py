@@ -5,13 +5,15 @@ for the held-out losses."""
 import json
 import math
 import os
+import shutil
 import struct
 import sys
 import unittest
 
 import torch
 
-from cli_support import (PYTHON_DIR, TINY, ToolTestCase, json_lines, read_json, run, safetensors_header, tool)
+from cli_support import (PYTHON_DIR, TINY, ToolTestCase, demo_training_assets, json_lines, read_json, run,
+                         safetensors_header, tool)
 
 COMPRESS = tool("openba-compress")
 REF = os.path.join(PYTHON_DIR, "compress_reference.py")
@@ -261,6 +263,29 @@ class WidthStage(CompressCase):
             self.assertTrue(torch.equal(b["shared_embedding.weight"], t["shared_embedding.weight"][:, h]))
             self.assertTrue(torch.equal(b["decoder.final_layernorm.bias"], t["decoder.final_layernorm.bias"][h]))
 
+    def test_saved_scores_reprune_without_a_forward_pass(self):
+        scores = self.path("act.json")
+        self.compress("--stage", "neuron", "--out", self.path("a"), "--ffn", "256", "--score", "activation",
+                      "--calib", self.data, "--save-scores", scores)
+        saved = read_json(scores)
+        # No --calib: the saved scores decide.
+        self.compress("--stage", "neuron", "--out", self.path("b"), "--ffn", "128", "--heads", "3", "--scores", scores)
+        report = read_json(os.path.join(self.path("b"), "report.json"))
+        self.assertEqual(report["scores"]["method"], "activation")
+        for layer in range(12):
+            top = sorted(sorted(range(352), key=lambda j: -saved["decoder_ffn"][layer][j])[:128])
+            self.assertEqual(report["kept"]["decoder_ffn"][layer], top)
+            top_heads = sorted(sorted(range(4), key=lambda h: -saved["decoder_cross_heads"][layer][h])[:3])
+            self.assertEqual(report["kept"]["decoder_cross_heads"][layer], top_heads)
+        self.assertNotIn("calibration", report)
+        self.assertFails([COMPRESS, "--model", self.model, "--out", self.path("c"), "--stage", "layer",
+                          "--keep-decoder-layers", "3", "--scores", scores], "not layer scores")
+        # Scores of another shape are refused.
+        self.compress("--stage", "layer", "--out", self.path("shallow"), "--drop-decoder-layers", "0")
+        self.assertFails([COMPRESS, "--model", self.path("shallow"), "--out", self.path("d"), "--stage", "neuron",
+                          "--ffn", "128", "--scores", scores], "scores of another model")
+        self.assertFalse(os.path.exists(self.path("d")))
+
     def test_random_is_seeded(self):
         a, b, c = self.path("a"), self.path("b"), self.path("c")
         for out, seed in ((a, "1"), (b, "1"), (c, "2")):
@@ -270,6 +295,142 @@ class WidthStage(CompressCase):
         self.assertEqual(ka, kb)
         self.assertNotEqual(ka["encoder_ffn"], kc["encoder_ffn"])
         self.assertEqual(len(ka["encoder_ffn"][0]), 128)
+
+
+def spm_ids(model, text_file):
+    out = run(["spm_encode", "--model", model, "--output_format=id", text_file])[1]
+    return [[int(x) for x in line.split()] for line in out.split("\n")[:-1]]
+
+
+class VocabStage(ToolTestCase):
+    def test_vocabulary_round_trip(self):
+        assets = demo_training_assets()
+        out = self.path("vocab")
+        _, text, _ = run([COMPRESS, "--model", assets["base"], "--out", out, "--quiet", "--stage", "vocab",
+                          "--vocab", "3000", "--corpus", assets["train"], "--eval", assets["heldout"],
+                          "--eval-samples", "2", "--encoder-tokens", "96", "--decoder-tokens", "48"])
+        report = read_json(os.path.join(out, "report.json"))
+        tok = report["tokenizer"]
+        self.assertEqual(tok["pieces_after"], 3000)
+        self.assertEqual(read_json(os.path.join(out, "config.json"))["vocab_size"], 3200)  # 3103 ids -> 128 multiple
+        self.assertEqual(tok["check"]["mismatches"], 0)
+        self.assertGreater(tok["check"]["documents_all_kept"], 0)
+        self.assertGreater(tok["changed_token_share"], 0)
+        self.assertLess(tok["changed_token_share"], 0.5)
+        self.assertIn("tokenizer:", text)
+        id_map = report["id_map"]
+        # Sentinels and modes re-appended at the top, as OpenBA lays them out.
+        self.assertEqual(id_map[8000 + 99], 3000 + 99)  # <extra_id_0>
+        self.assertEqual(id_map[8000 + 100], 3100)      # <R>
+        self.assertEqual(read_json(os.path.join(out, "added_tokens.json")), {"<R>": 3100, "<S>": 3101, "<X>": 3102})
+        # Debian's spm_encode loads the rewritten model; held-out lines made only of kept pieces
+        # encode to the old ids mapped through the id map.
+        old_model, new_model = os.path.join(assets["base"], "spiece.model"), os.path.join(out, "spiece.model")
+        lines = os.path.join(demo_training_assets()["tokenizer"], "..", "corpus", "heldout", "en.txt")
+        sample = self.path("sample.txt")
+        with open(lines, encoding="utf-8") as f, open(sample, "w", encoding="utf-8") as g:
+            for i, line in enumerate(f):
+                if i >= 400:
+                    break
+                g.write(line)
+        with open(os.path.join(demo_training_assets()["tokenizer"], "..", "corpus", "heldout", "zh.txt"),
+                  encoding="utf-8") as f, open(sample, "a", encoding="utf-8") as g:
+            for i, line in enumerate(f):
+                if i >= 200:
+                    break
+                g.write(line)
+        old, new = spm_ids(old_model, sample), spm_ids(new_model, sample)
+        self.assertEqual(len(old), len(new))
+        checked = 0
+        for a, b in zip(old, new):
+            mapped = [id_map[x] for x in a]
+            if all(m >= 0 for m in mapped):
+                self.assertEqual(mapped, b)
+                checked += 1
+        self.assertGreater(checked, 50)
+        # Every byte-fallback, control and unknown piece survives.
+        vocab = run(["spm_export_vocab", "--model", new_model])[1]
+        pieces = [line.split("\t")[0] for line in vocab.splitlines()]
+        self.assertEqual(pieces[:3], ["<pad>", "</s>", "<unk>"])
+        old_pieces = [line.split("\t")[0] for line in run(["spm_export_vocab", "--model", old_model])[1].splitlines()]
+        for p in old_pieces:
+            if p.startswith("<0x"):
+                self.assertIn(p, pieces)
+        # Embedding, lm_head and bias rows follow the map; padding rows are zero.
+        a, b = read_tensors(assets["base"]), read_tensors(out)
+        kept = [i for i in range(len(id_map)) if id_map[i] >= 0]
+        rows = [id_map[i] for i in kept]
+        for name in ("shared_embedding.weight", "lm_head.weight", "lm_head.bias"):
+            self.assertEqual(b[name].shape[0], 3200)
+            self.assertTrue(torch.equal(b[name][rows], a[name][kept]), name)
+            self.assertEqual(b[name][3103:].abs().sum().item(), 0)
+        self.assertTrue(torch.equal(b["decoder.block.5.mlp.fc_out.weight"], a["decoder.block.5.mlp.fc_out.weight"]))
+        # The pruned model loads and evaluates with the new ids.
+        self.assertGreater(report["heldout"]["after"]["loss"], 0)
+        rc, out_text, _ = run([tool("openba-tokenize"), "compare", "--old", assets["base"], "--new", out, "--input", sample,
+                               "--split", "line"])
+        self.assertEqual(json.loads(out_text)["mismatches"], 0)
+
+
+class BadInputs(CompressCase):
+    def test_bad_targets_fail_before_anything_is_written(self):
+        out = self.path("out")
+        cases = [
+            (["--stage", "neuron", "--ffn", "400"], "--ffn 400 is larger than the model's 352"),
+            (["--stage", "neuron", "--ffn", "0"], "--ffn 0: must be positive"),
+            (["--stage", "neuron", "--heads", "5"], "--heads 5 is larger than the model's 4"),
+            (["--stage", "neuron", "--hidden", "-3"], "--hidden -3: must be positive"),
+            (["--stage", "neuron", "--ffn", "128"], "--score activation needs --calib"),
+            (["--stage", "neuron", "--ffn", "128", "--score", "magic"], "--score for the neuron stage"),
+            (["--stage", "layer", "--drop-decoder-layers", "12"], "layer 12 does not exist"),
+            (["--stage", "layer", "--drop-encoder-layers", "0,1,2,3"], "drops all 4 layers"),
+            (["--stage", "layer", "--drop-encoder-layers", "1,1"], "listed twice"),
+            (["--stage", "layer", "--keep-decoder-layers", "13", "--calib", self.data], "--keep-decoder-layers 13"),
+            (["--stage", "layer", "--keep-decoder-layers", "0", "--calib", self.data], "--keep-decoder-layers 0"),
+            (["--stage", "layer"], "needs --drop-encoder-layers"),
+            (["--stage", "depth"], "--stage must be layer, neuron or vocab"),
+            (["--stage", "vocab", "--vocab", "100"], "has no tokenizer"),
+            (["--stage", "layer", "--drop-decoder-layers", "1", "--scores", self.data], "--scores"),
+        ]
+        for args, needle in cases:
+            self.assertFails([COMPRESS, "--model", self.model, "--out", out, *args], needle)
+            self.assertFalse(os.path.exists(out), args)
+        self.assertEqual(sorted(os.listdir(self.tmp)), sorted(["model", os.path.basename(self.data)]))
+
+    def test_output_paths(self):
+        self.assertFails([COMPRESS, "--model", self.model, "--out", self.model, "--stage", "layer",
+                          "--drop-decoder-layers", "1", "--force"], "is the input model directory")
+        self.assertFails([COMPRESS, "--model", self.model, "--out", os.path.join(self.model, "sub"), "--stage", "layer",
+                          "--drop-decoder-layers", "1"], "lies inside it")
+        self.assertFails([COMPRESS, "--model", self.model, "--out", self.tmp, "--stage", "layer",
+                          "--drop-decoder-layers", "1", "--force"], "contains the input model directory")
+        existing = self.path("existing")
+        os.makedirs(existing)
+        self.assertFails([COMPRESS, "--model", self.model, "--out", existing, "--stage", "layer",
+                          "--drop-decoder-layers", "1"], "already exists (use --force")
+        self.assertEqual(os.listdir(existing), [])
+        self.compress("--out", existing, "--stage", "layer", "--drop-decoder-layers", "1", "--force")
+        self.assertTrue(os.path.exists(os.path.join(existing, "report.json")))
+
+    def test_data_from_another_tokenizer_and_small_vocab(self):
+        assets = demo_training_assets()
+        other = self.path("other-shards")
+        shutil.copytree(assets["train"], other)
+        manifest = os.path.join(other, "manifest.json")
+        m = read_json(manifest)
+        m["tokenizer"]["fingerprint"] = "0" * 64
+        with open(manifest, "w") as f:
+            json.dump(m, f)
+        out = self.path("out")
+        self.assertFails([COMPRESS, "--model", assets["base"], "--out", out, "--stage", "neuron", "--ffn", "128",
+                          "--calib", other], "were made with tokenizer 0000000000000000")
+        self.assertFails([COMPRESS, "--model", assets["base"], "--out", out, "--stage", "vocab", "--vocab", "10",
+                          "--corpus", assets["train"]], "smaller than the", "pieces that must be kept")
+        self.assertFails([COMPRESS, "--model", assets["base"], "--out", out, "--stage", "vocab", "--vocab", "9000",
+                          "--corpus", assets["train"]], "larger than the tokenizer's 8000 pieces")
+        self.assertFails([COMPRESS, "--model", assets["base"], "--out", out, "--stage", "vocab", "--vocab", "3000",
+                          "--corpus", other], "were made with tokenizer")
+        self.assertFalse(os.path.exists(out))
 
 
 if __name__ == "__main__":

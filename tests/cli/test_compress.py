@@ -372,6 +372,48 @@ class VocabStage(ToolTestCase):
         self.assertEqual(json.loads(out_text)["mismatches"], 0)
 
 
+def pretrained_tiny():
+    """The demo model after 60 UL2 steps on the demo shards (built once per build directory)."""
+    assets = demo_training_assets()
+    root = os.path.join(os.path.dirname(assets["base"]), "..", "pretrained-60")
+    final = os.path.join(root, "final")
+    if not os.path.isdir(final):
+        work = root + f".making-{os.getpid()}"
+        shutil.rmtree(work, ignore_errors=True)
+        run([tool("openba-pretrain"), "--config", os.path.join(os.path.dirname(TINY), "..", "train", "demo.yaml"),
+             "--out", work, "--quiet", "--set", "model.checkpoint=" + assets["base"],
+             "--set", "data.train=[{shards: " + assets["train"] + "}]", "--set", "data.heldout=" + assets["heldout"],
+             "--set", "trainer.steps=60", "--set", "eval.every=0", "--set", "checkpoint.every=0",
+             "--set", "logging.tensorboard=false"])
+        try:
+            os.rename(work, root)
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True)  # another test process finished first
+    return assets, final
+
+
+class ActivationVersusRandom(ToolTestCase):
+    def test_activation_scores_lose_less_than_the_released_random_pruning(self):
+        assets, model = pretrained_tiny()
+        common = ["--stage", "neuron", "--ffn", "128", "--heads", "2", "--calib", assets["train"], "--calib-samples",
+                  "64", "--eval", assets["heldout"], "--eval-samples", "8", "--encoder-tokens", "256",
+                  "--decoder-tokens", "128", "--quiet"]
+
+        def increase(score, seed="0"):
+            out = self.path(f"{score}-{seed}")
+            run([COMPRESS, "--model", model, "--out", out, "--score", score, "--seed", seed, *common])
+            report = read_json(os.path.join(out, "report.json"))
+            self.assertEqual(report["output"]["ffn_hidden"], 128)
+            return report["heldout"]["loss_increase"]
+
+        activation = increase("activation")
+        randoms = [increase("random", seed) for seed in ("0", "1", "2")]
+        print(f"\nheld-out loss increase at ffn 128 / 2 heads: activation {activation:.4f}, "
+              f"random {', '.join(f'{r:.4f}' for r in randoms)}", file=sys.stderr)
+        for r in randoms:
+            self.assertLess(activation, r)
+
+
 class BadInputs(CompressCase):
     def test_bad_targets_fail_before_anything_is_written(self):
         out = self.path("out")

@@ -28,7 +28,7 @@ namespace fs = std::filesystem;
 StageContext::StageContext(const CompressOptions& o, const Checkpoint& c) : options(o), in(c) {
   data.encoder_tokens = o.encoder_tokens;
   data.decoder_tokens = o.decoder_tokens;
-  data.seed = o.seed;
+  data.seed = o.data_seed;
   limits.max_batch = o.batch_size;
   limits.max_tokens = o.max_batch_tokens;
 }

@@ -72,6 +72,7 @@ class LayerStage : public Stage {
     j["encoder_tokens"] = o_.encoder_tokens;
     j["decoder_tokens"] = o_.decoder_tokens;
     j["seed"] = o_.seed;
+    j["data_seed"] = o_.data_seed;
     return j;
   }
 
@@ -107,7 +108,7 @@ class LayerStage : public Stage {
                             ? "lowest " + scores_.method + " scores"
                             : "explicit lists";
     report["removed"] = removed;
-    report["removed_summary"] = summary.substr(2) + " (" + removed["reason"].get<std::string>() + ")";
+    report["removed_summary"] = summary + " (" + removed["reason"].get<std::string>() + ")";
     if (have_scores_) report["scores"] = scores_.to_json();
   }
 

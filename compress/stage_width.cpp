@@ -73,6 +73,7 @@ class WidthStage : public Stage {
     j["encoder_tokens"] = o_.encoder_tokens;
     j["decoder_tokens"] = o_.decoder_tokens;
     j["seed"] = o_.seed;
+    j["data_seed"] = o_.data_seed;
     return j;
   }
 

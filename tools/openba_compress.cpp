@@ -85,7 +85,8 @@ int main(int argc, char** argv) {
     num("--decoder-tokens", o.decoder_tokens, "decoder length of the UL2 examples (default 381)");
     unum("--batch-size", o.batch_size, "examples per batch (default 16)");
     unum("--max-batch-tokens", o.max_batch_tokens, "padded tokens per batch (default 16384)");
-    unum("--seed", o.seed, "seed of the data draws and of --score random (default 0)");
+    unum("--seed", o.seed, "seed of --score random (default 0)");
+    unum("--data-seed", o.data_seed, "seed of the calibration and held-out draws (default 0)");
     str("--score", o.score, "layer: angular (default) | loss; neuron: activation (default) | magnitude | taylor | random");
     str("--save-scores", o.save_scores, "write the importance scores (JSON) here");
     str("--scores", o.scores_file, "reuse saved scores instead of a calibration pass");

@@ -12,7 +12,7 @@ import unittest
 
 import torch
 
-from cli_support import (PYTHON_DIR, TINY, ToolTestCase, demo_training_assets, json_lines, read_json, run,
+from cli_support import (PYTHON_DIR, TINY, ToolTestCase, demo_training_assets, json_lines, read_binary, read_json, run,
                          safetensors_header, tool)
 
 COMPRESS = tool("openba-compress")
@@ -154,6 +154,21 @@ class LayerStage(CompressCase):
         skipped = mean(self.reference(self.model, "--skip-decoder", "5"))
         self.assertAlmostEqual(got["decoder"][5], skipped - base, delta=1e-4 * base)
 
+    def test_released_bin_format_input(self):
+        """A torch.save .bin checkpoint (fp16, tied storage) in, safetensors out."""
+        fixture = os.path.join(os.path.dirname(PYTHON_DIR), "fixtures", "tiny-bin")
+        data = self.eval_data(vocab=128, n=6, seed=4)
+        out = self.path("from-bin")
+        run([COMPRESS, "--model", fixture, "--out", out, "--quiet", "--stage", "layer", "--drop-decoder-layers", "0",
+             "--eval", data])
+        self.assertLossesClose(self.ours(out, data), self.reference(fixture, "--skip-decoder", "0", data=data))
+        self.assertEqual(read_json(os.path.join(out, "config.json"))["torch_dtype"], "float16")
+        # Width pruning of the same file, every unit kept: the reference's losses unchanged.
+        same = self.path("same-bin")
+        run([COMPRESS, "--model", fixture, "--out", same, "--quiet", "--stage", "neuron", "--ffn", "24",
+             "--score", "magnitude"])
+        self.assertLossesClose(self.ours(same, data), self.reference(fixture, data=data), rel=1e-5)
+
     def test_lineage_carries_the_first_model(self):
         one, two = self.path("one"), self.path("two")
         self.compress("--stage", "layer", "--out", one, "--drop-decoder-layers", "0,1")
@@ -285,6 +300,17 @@ class WidthStage(CompressCase):
         self.assertFails([COMPRESS, "--model", self.path("shallow"), "--out", self.path("d"), "--stage", "neuron",
                           "--ffn", "128", "--scores", scores], "scores of another model")
         self.assertFalse(os.path.exists(self.path("d")))
+
+    def test_same_inputs_same_bytes(self):
+        outs = []
+        for name, threads in (("x", "1"), ("y", "2")):
+            out = self.path(name)
+            run([COMPRESS, "--model", self.model, "--out", out, "--quiet", "--threads", threads, "--stage", "neuron",
+                 "--ffn", "192", "--heads", "3", "--hidden", "96", "--round-to", "32", "--score", "activation",
+                 "--calib", self.data])
+            outs.append(out)
+        a, b = (read_binary(os.path.join(d, "model.safetensors")) for d in outs)
+        self.assertEqual(a, b)
 
     def test_random_is_seeded(self):
         a, b, c = self.path("a"), self.path("b"), self.path("c")

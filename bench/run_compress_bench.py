@@ -2,8 +2,9 @@
 """openba-compress on a >= 2 GB checkpoint, with ratios taken in one run:
 
   - peak RSS / checkpoint bytes of each stage (out of core: the target is <= 0.35);
-  - surgery throughput (bytes written per second by the streaming surgery)
-    next to a plain copy of the same checkpoint files (cp) in the same run;
+  - surgery throughput (bytes written, and input bytes read, per second by the
+    streaming surgery) next to a plain copy of the same checkpoint files (cp)
+    in the same run;
   - calibration tokens/s of the blockwise scoring pass (angular layer scores
     and activation width scores), next to the model's size.
 
@@ -89,9 +90,11 @@ def main():
         report = json.load(open(os.path.join(out, "report.json")))
         s = report["surgery"]
         entry = {"stage": label, "wall_s": wall, "peak_rss_bytes": rss, "peak_rss_over_checkpoint": rss / size,
-                 "surgery_gb_per_s": s["gb_per_s"], "surgery_over_copy": s["gb_per_s"] * 1e9 / cp_rate}
+                 "surgery_gb_per_s": s["gb_per_s"], "surgery_over_copy": s["gb_per_s"] * 1e9 / cp_rate,
+                 "surgery_input_gb_per_s": s["input_gb_per_s"], "surgery_input_over_copy": s["input_gb_per_s"] * 1e9 / cp_rate}
         line = (f"{label}: wall {wall:.1f} s; peak RSS {rss / 2**20:.0f} MiB = {rss / size:.3f} of the checkpoint; "
-                f"surgery {s['gb_per_s']:.3f} GB/s = {entry['surgery_over_copy']:.2f} x cp")
+                f"surgery writes {s['gb_per_s']:.3f} GB/s = {entry['surgery_over_copy']:.2f} x cp, "
+                f"reads the input at {s['input_gb_per_s']:.3f} GB/s = {entry['surgery_input_over_copy']:.2f} x cp")
         if "calibration" in report:
             c = report["calibration"]
             entry["calibration_tokens_per_s"] = c["tokens_per_s"]

@@ -90,10 +90,9 @@ std::string report_table(const nlohmann::ordered_json& r) {
     out += line;
   };
   out += "openba-compress: stage " + r["stage"].get<std::string>() + "\n";
+  out += "  architecture before: " + r["input"]["architecture"].get<std::string>() + "\n";
+  out += "  architecture after:  " + r["output"]["architecture"].get<std::string>() + "\n";
   row("", "before", "after", "");
-  row("architecture", "", "", "");
-  out += "    before: " + r["input"]["architecture"].get<std::string>() + "\n";
-  out += "    after:  " + r["output"]["architecture"].get<std::string>() + "\n";
   const auto& inp = r["input"]["parameters"];
   const auto& outp = r["output"]["parameters"];
   row("parameters", human_count(inp["total"].get<uint64_t>()), human_count(outp["total"].get<uint64_t>()), "");
@@ -127,9 +126,10 @@ std::string report_table(const nlohmann::ordered_json& r) {
   if (r.contains("removed_summary")) out += "  removed: " + r["removed_summary"].get<std::string>() + "\n";
   if (r.contains("tokenizer")) {
     const auto& t = r["tokenizer"];
-    std::snprintf(line, sizeof(line), "  tokenizer: %d -> %d pieces; held-out tokens changed %.3f%%; documents checked %lld (%lld all-kept, all identical)\n",
+    std::snprintf(line, sizeof(line), "  tokenizer: %d -> %d pieces; held-out tokens changed %.3f%%; documents checked %lld (%lld made only of kept pieces, %lld of them encoded differently)\n",
                   t["pieces_before"].get<int>(), t["pieces_after"].get<int>(), 100 * t["changed_token_share"].get<double>(),
-                  (long long)t["documents"].get<int64_t>(), (long long)t["documents_all_kept"].get<int64_t>());
+                  (long long)t["documents"].get<int64_t>(), (long long)t["documents_all_kept"].get<int64_t>(),
+                  (long long)t["check"].value("mismatches", int64_t{0}));
     out += line;
   }
   std::snprintf(line, sizeof(line), "  wall time %s, peak RSS %s (%.3f of the input checkpoint's %s)\n",

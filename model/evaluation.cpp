@@ -53,18 +53,25 @@ std::vector<ExampleLoss> example_losses(OpenBAModelImpl& model, const Seq2SeqBat
   auto enc = model.encode(batch.input_ids, batch.attention_mask);
   auto dec = model.decode(batch.decoder_input_ids, batch.decoder_attention_mask, enc,
                           batch.attention_mask);
+  return losses_from_decoder_states(dec, batch.labels, model.config.vocab_size,
+                                    [&](const torch::Tensor& states) { return model.project(states); });
+}
+
+std::vector<ExampleLoss> losses_from_decoder_states(
+    const torch::Tensor& dec, const torch::Tensor& batch_labels, int64_t vocab,
+    const std::function<torch::Tensor(const torch::Tensor&)>& project) {
+  torch::NoGradGuard no_grad;
   const int64_t b = dec.size(0), t = dec.size(1), d = dec.size(2);
-  auto labels = batch.labels.reshape({b * t});
+  auto labels = batch_labels.reshape({b * t});
   auto counted = (labels != -100).nonzero().squeeze(1);  // flat positions with a target
   auto states = dec.reshape({b * t, d}).index_select(0, counted);
   auto targets = labels.index_select(0, counted);
   auto nll = torch::empty({counted.size(0)}, torch::TensorOptions().dtype(torch::kFloat).device(dec.device()));
   // Rows per chunk so one chunk's logits stay around 64M floats.
-  const int64_t vocab = model.config.vocab_size;
   const int64_t rows = std::max<int64_t>(1, (int64_t{1} << 26) / vocab);
   for (int64_t start = 0; start < counted.size(0); start += rows) {
     const int64_t n = std::min(rows, counted.size(0) - start);
-    auto logits = model.project(states.narrow(0, start, n));
+    auto logits = project(states.narrow(0, start, n));
     nll.narrow(0, start, n).copy_(torch::cross_entropy_loss(
         logits, targets.narrow(0, start, n), {}, at::Reduction::None));
   }

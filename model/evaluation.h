@@ -33,6 +33,14 @@ Seq2SeqBatch collate(const std::vector<const Example*>& examples, const ModelCon
 // so a 250K vocabulary never materializes [B, T, V] logits.
 std::vector<ExampleLoss> example_losses(OpenBAModelImpl& model, const Seq2SeqBatch& batch);
 
+// The loss half of example_losses, for callers that produce the decoder's
+// final states another way (the compression stages run the model block by
+// block over a memory-mapped checkpoint): dec [B, T, d], labels [B, T];
+// `project` maps [N, d] states to fp32 logits [N, vocab].
+std::vector<ExampleLoss> losses_from_decoder_states(
+    const torch::Tensor& dec, const torch::Tensor& labels, int64_t vocab,
+    const std::function<torch::Tensor(const torch::Tensor&)>& project);
+
 // Groups example indices into batches of similar length to limit padding:
 // at most max_batch examples and at most max_tokens (padded encoder + decoder
 // tokens) per batch (a single longer example still gets its own batch).

@@ -3,7 +3,8 @@
 # then: bilingual demo corpus (Debian's KJV Bible + Chinese fortunes) ->
 # OpenBA-style tokenizer -> token shards (train / held-out) -> a tiny OpenBA
 # model -> inspect -> held-out evaluation -> UL2 pretraining (a few minutes
-# on 2 cores) -> held-out evaluation again. Outputs go to ${OPENBA_DEMO_DIR:-runs/demo}.
+# on 2 cores) -> held-out evaluation again -> a layer, a width and a
+# vocabulary pruning stage, each with its report. Outputs go to ${OPENBA_DEMO_DIR:-runs/demo}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -40,4 +41,16 @@ echo "== openba-eval of the pretrained model on the same held-out examples"
 $bin/openba-eval --model "$out/pretrain/final" --data "$out/heldout.jsonl" > "$out/heldout.pretrained.losses.jsonl"
 echo "before: $(tail -n 1 "$out/heldout.losses.jsonl")"
 echo "after:  $(tail -n 1 "$out/heldout.pretrained.losses.jsonl")"
+echo "== openba-compress: one stage of each kind on the pretrained model"
+data=(--calib "$out/shards/train" --calib-samples 128 --eval "$out/shards/heldout" --eval-samples 8
+      --encoder-tokens 256 --decoder-tokens 128 --force)
+for score in activation random; do
+  # The same shape scored two ways: activation scores against the released (random) behaviour.
+  $bin/openba-compress --stage neuron --model "$out/pretrain/final" --out "$out/compress/neuron-$score" \
+    --ffn 128 --heads 2 --score "$score" "${data[@]}"
+done
+$bin/openba-compress --stage layer --model "$out/compress/neuron-activation" --out "$out/compress/layer" \
+  --keep-encoder-layers 3 --keep-decoder-layers 9 --score angular "${data[@]}"
+$bin/openba-compress --stage vocab --model "$out/compress/layer" --out "$out/compress/vocab" \
+  --vocab 4000 --corpus "$out/shards/train" "${data[@]}"
 echo "demo: done; outputs in $out"

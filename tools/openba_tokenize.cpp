@@ -14,6 +14,7 @@
 #include "tokenizer/token_stats.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/trainer.h"
+#include "tokenizer/vocab_check.h"
 #include "tools/cli_common.h"
 #include "util/error.h"
 #include "util/format.h"
@@ -179,6 +180,15 @@ int run_dump(const std::string& dir, uint64_t first, uint64_t count, const std::
   return 0;
 }
 
+int run_compare(const InputFlags& in, const std::string& old_dir, const std::string& new_dir) {
+  const openba::Tokenizer old_tokenizer = openba::Tokenizer::load(old_dir);
+  const openba::Tokenizer new_tokenizer = openba::Tokenizer::load(new_dir);
+  openba::DocumentReader reader(in.inputs, in.options());
+  const openba::VocabCheck check = openba::compare_tokenizers(old_tokenizer, new_tokenizer, reader);
+  std::printf("%s\n", check.to_json().dump().c_str());
+  return check.mismatches == 0 ? 0 : 3;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -237,11 +247,21 @@ int main(int argc, char** argv) {
     dump->add_option("--count", count, "documents to print, 0 = all (default 10)");
     dump->add_option("--tokenizer", dump_tokenizer, "decode to text with this tokenizer");
 
+    auto* compare = app.add_subcommand(
+        "compare", "encode documents with an old and a pruned tokenizer; JSON summary; exit 3 when a document made "
+                   "only of kept pieces encodes differently");
+    InputFlags compare_in;
+    compare_in.add_to(compare);
+    std::string old_dir, new_dir;
+    compare->add_option("--old", old_dir, "the original tokenizer (or checkpoint) directory")->required();
+    compare->add_option("--new", new_dir, "the pruned tokenizer (or checkpoint) directory")->required();
+
     openba::parse_command_line(app, argc, argv);
     openba::WorkerPool::instance().set_threads(threads);
     if (*train) return run_train(train_in, vocab, coverage, max_sentences, seed, train_out, train_force, verbose);
     if (*encode) return run_encode(encode_in, tokenizer_dir, encode_out, shard_tokens, encode_force, quiet);
     if (*stats) return run_stats(stats_dir, stats_tokenizer, top, freq_out, json);
+    if (*compare) return run_compare(compare_in, old_dir, new_dir);
     return run_dump(dump_dir, first, count, dump_tokenizer);
   });
 }

@@ -1,0 +1,162 @@
+// --stage layer: explicit drop lists or the lowest-scoring blocks.
+#include <torch/torch.h>
+
+#include "compress/blockwise.h"
+#include "compress/layer_stage.h"
+#include "compress/stages.h"
+#include "model/checkpoint.h"
+#include "util/error.h"
+#include "util/format.h"
+#include "util/progress.h"
+#include "util/resources.h"
+
+namespace openba {
+namespace {
+
+class LayerStage : public Stage {
+ public:
+  explicit LayerStage(StageContext& ctx) : ctx_(ctx), o_(ctx.options) {}
+
+  void validate() override {
+    const ModelConfig& c = ctx_.in.config();
+    auto check_stack = [&](const char* name, const std::string& drop, int64_t keep, int64_t layers,
+                           std::vector<int64_t>& out) {
+      const std::string drop_flag = std::string("--drop-") + name + "-layers";
+      const std::string keep_flag = std::string("--keep-") + name + "-layers";
+      if (!drop.empty() && keep != kUnset) throw Error(drop_flag + " and " + keep_flag + " cannot both be given");
+      if (!drop.empty()) out = parse_layer_list(drop, layers, drop_flag);
+      if (keep != kUnset) {
+        if (keep <= 0 || keep > layers) {
+          throw Error(keep_flag + " " + std::to_string(keep) + ": must be in [1, " + std::to_string(layers) +
+                      "] (the input has " + std::to_string(layers) + " " + name + " layers)");
+        }
+        scored_ = true;
+      }
+    };
+    check_stack("encoder", o_.drop_encoder_layers, o_.keep_encoder_layers, c.encoder_layers, drop_[0]);
+    check_stack("decoder", o_.drop_decoder_layers, o_.keep_decoder_layers, c.decoder_layers, drop_[1]);
+    if (!scored_ && drop_[0].empty() && drop_[1].empty()) {
+      throw Error("--stage layer needs --drop-encoder-layers/--drop-decoder-layers or "
+                  "--keep-encoder-layers/--keep-decoder-layers");
+    }
+    method_ = o_.score.empty() ? "angular" : o_.score;
+    if (!o_.scores_file.empty()) {  // read now: a bad file fails before any work
+      scores_ = LayerScores::from_json(ctx_.load_scores(), "--scores " + o_.scores_file);
+      if (static_cast<int64_t>(scores_.encoder.size()) != c.encoder_layers ||
+          static_cast<int64_t>(scores_.decoder.size()) != c.decoder_layers) {
+        throw Error("--scores " + o_.scores_file + ": layer counts differ from the model's");
+      }
+      method_ = scores_.method;
+    }
+    if (scored_ || !o_.save_scores.empty()) {
+      if (method_ != "angular" && method_ != "loss") throw Error("--score for the layer stage is angular or loss (got '" + method_ + "')");
+      if (o_.scores_file.empty()) {
+        if (method_ == "angular" && o_.calib.empty()) throw Error("--score angular needs --calib SHARDS (or --scores FILE)");
+        if (method_ == "loss" && o_.eval.empty() && o_.calib.empty()) throw Error("--score loss needs --eval SHARDS (or --scores FILE)");
+      }
+    }
+  }
+
+  nlohmann::ordered_json options_json() const override {
+    nlohmann::ordered_json j;
+    j["drop_encoder_layers"] = o_.drop_encoder_layers;
+    j["drop_decoder_layers"] = o_.drop_decoder_layers;
+    j["keep_encoder_layers"] = size_json(o_.keep_encoder_layers);
+    j["keep_decoder_layers"] = size_json(o_.keep_decoder_layers);
+    j["score"] = (scored_ || !o_.save_scores.empty()) ? method_ : "";
+    j["scores_file"] = o_.scores_file;
+    j["calib"] = o_.calib;
+    j["calib_samples"] = o_.calib_samples;
+    j["eval"] = o_.eval;
+    j["eval_samples_per_denoiser"] = o_.eval_samples;
+    j["encoder_tokens"] = o_.encoder_tokens;
+    j["decoder_tokens"] = o_.decoder_tokens;
+    j["seed"] = o_.seed;
+    j["data_seed"] = o_.data_seed;
+    return j;
+  }
+
+  SurgeryPlan plan() override {
+    if (scored_ || !o_.save_scores.empty() || !o_.scores_file.empty()) {
+      if (o_.scores_file.empty()) compute_scores();
+      have_scores_ = true;
+      ctx_.save_scores(scores_.to_json());
+      const ModelConfig& c = ctx_.in.config();
+      if (o_.keep_encoder_layers != kUnset) drop_[0] = lowest_scores(scores_.encoder, c.encoder_layers - o_.keep_encoder_layers);
+      if (o_.keep_decoder_layers != kUnset) drop_[1] = lowest_scores(scores_.decoder, c.decoder_layers - o_.keep_decoder_layers);
+    }
+    return layer_surgery_plan(ctx_.in, drop_[0], drop_[1]);
+  }
+
+  void add_report(nlohmann::ordered_json& report) override {
+    nlohmann::ordered_json removed;
+    std::string summary;
+    for (int d = 0; d < 2; ++d) {
+      auto list = nlohmann::ordered_json::array();
+      for (int64_t i : drop_[d]) {
+        nlohmann::ordered_json e;
+        e["layer"] = i;
+        if (have_scores_) e["score"] = (d ? scores_.decoder : scores_.encoder)[i];
+        list.push_back(e);
+      }
+      removed[d ? "decoder_layers" : "encoder_layers"] = list;
+      std::vector<std::string> ids;
+      for (int64_t i : drop_[d]) ids.push_back(std::to_string(i));
+      summary += std::string(d ? "; decoder layers [" : "encoder layers [") + join(ids, ",") + "]";
+    }
+    removed["reason"] = have_scores_ && (o_.keep_encoder_layers != kUnset || o_.keep_decoder_layers != kUnset)
+                            ? "lowest " + scores_.method + " scores"
+                            : "explicit lists";
+    report["removed"] = removed;
+    report["removed_summary"] = summary + " (" + removed["reason"].get<std::string>() + ")";
+    if (have_scores_) report["scores"] = scores_.to_json();
+  }
+
+ private:
+  void compute_scores() {
+    BlockwiseModel model(ctx_.in);
+    Stopwatch clock;
+    if (method_ == "angular") {
+      const ExampleSet& calib = ctx_.calibration();
+      auto batches = ctx_.batches(calib);
+      BlockwiseRun run;
+      Progress progress("angular scores", static_cast<uint64_t>(blockwise_steps(ctx_.in.config(), run)), "blocks",
+                        !o_.quiet);
+      scores_ = angular_layer_scores(model, batches, &progress);
+      ctx_.calibration_seconds += clock.seconds();
+    } else {
+      const ExampleSet* data = ctx_.heldout();
+      if (!data) data = &ctx_.calibration();
+      auto batches = ctx_.batches(*data);
+      double baseline = ctx_.baseline_loss;
+      if (!ctx_.heldout()) {  // scoring on calibration data: its own baseline
+        BlockwiseRun run;
+        const auto losses = run_blockwise(model, batches, run);
+        double nll = 0, tokens = 0;
+        for (const auto& b : losses) {
+          for (const auto& l : b) {
+            nll += l.nll_sum;
+            tokens += static_cast<double>(l.tokens);
+          }
+        }
+        baseline = tokens > 0 ? nll / tokens : 0.0;
+      }
+      const ModelConfig& c = ctx_.in.config();
+      Progress progress("loss scores", static_cast<uint64_t>(c.encoder_layers + c.decoder_layers), "layers", !o_.quiet);
+      scores_ = loss_layer_scores(model, batches, baseline, &progress);
+    }
+  }
+
+  StageContext& ctx_;
+  const CompressOptions& o_;
+  bool scored_ = false, have_scores_ = false;
+  std::string method_;
+  std::vector<int64_t> drop_[2];
+  LayerScores scores_;
+};
+
+}  // namespace
+
+std::unique_ptr<Stage> make_layer_stage(StageContext& ctx) { return std::make_unique<LayerStage>(ctx); }
+
+}  // namespace openba

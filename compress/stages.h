@@ -1,0 +1,72 @@
+// The three stages behind one interface, and what they share while running
+// (options, the input checkpoint, tokenizer, calibration and held-out data).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "compress/compress.h"
+#include "compress/data.h"
+#include "compress/heldout.h"
+#include "compress/surgery.h"
+
+namespace openba {
+
+class Checkpoint;
+class TokenizerLayout;
+
+// A size option in a report: null when not given.
+inline nlohmann::ordered_json size_json(int64_t v) { return v == kUnset ? nlohmann::ordered_json() : nlohmann::ordered_json(v); }
+
+struct BlockBatch;
+
+struct StageContext {
+  StageContext(const CompressOptions& options, const Checkpoint& in);
+  const CompressOptions& options;
+  const Checkpoint& in;
+  DataOptions data;
+  BatchLimits limits;
+  double baseline_loss = 0;        // held-out loss of the input (0 without --eval)
+  double calibration_seconds = 0;  // time spent in calibration passes
+
+  const TokenizerLayout& tokenizer();       // the model's; Error when it has none
+  const ExampleSet& calibration();          // --calib; Error when absent
+  const ExampleSet* heldout();              // --eval; null when absent
+  std::vector<BlockBatch> batches(const ExampleSet& set) const;
+  void save_scores(const nlohmann::ordered_json& scores) const;  // --save-scores
+  nlohmann::json load_scores() const;                            // --scores (checked against the model)
+
+  std::unique_ptr<TokenizerLayout> tokenizer_;
+  std::unique_ptr<ExampleSet> calibration_, heldout_;
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  // Checks every flag against the model before any data is read.
+  virtual void validate() = 0;
+  virtual nlohmann::ordered_json options_json() const = 0;
+  // Scores (or loads scores) and decides what to remove.
+  virtual SurgeryPlan plan() = 0;
+  // The held-out data in the output model's ids (the vocabulary stage remaps).
+  virtual const ExampleSet& heldout_for_output(const ExampleSet& heldout) { return heldout; }
+  // Checks the staged output before it is evaluated and committed.
+  virtual void check_output(const std::string& staged_dir) { (void)staged_dir; }
+  // "removed", "scores" and stage-specific sections.
+  virtual void add_report(nlohmann::ordered_json& report) = 0;
+};
+
+std::unique_ptr<Stage> make_layer_stage(StageContext& ctx);
+std::unique_ptr<Stage> make_width_stage(StageContext& ctx);
+std::unique_ptr<Stage> make_vocab_stage(StageContext& ctx);
+
+inline std::unique_ptr<Stage> make_stage(const std::string& name, StageContext& ctx) {
+  if (name == "layer") return make_layer_stage(ctx);
+  if (name == "neuron") return make_width_stage(ctx);
+  return make_vocab_stage(ctx);
+}
+
+}  // namespace openba

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
+#include <chrono>
 
 #include "dist/c10d_sync.h"
 #include "dist/communicator.h"
@@ -42,6 +44,10 @@ std::vector<std::string> worker_arguments(int argc, char** argv) {
 // destructors (they could wait on collectives a dead peer never joins).
 [[noreturn]] void exit_rank(openba::C10dSync& sync, const std::string& message) {
   sync.communicator().announce_failure(message);
+  // Rank 0 hosts the store the others read heartbeats from while they
+  // diagnose the same failure: stay a few seconds so they can name the
+  // missing rank instead of blaming rank 0.
+  if (sync.rank() == 0) std::this_thread::sleep_for(std::chrono::seconds(6));
   std::fprintf(stderr, "openba-pretrain: error: %s\n", message.c_str());
   std::fflush(stderr);
   std::fflush(stdout);

@@ -64,15 +64,7 @@ class LayerStage : public Stage {
     j["keep_encoder_layers"] = size_json(o_.keep_encoder_layers);
     j["keep_decoder_layers"] = size_json(o_.keep_decoder_layers);
     j["score"] = (scored_ || !o_.save_scores.empty()) ? method_ : "";
-    j["scores_file"] = o_.scores_file;
-    j["calib"] = o_.calib;
-    j["calib_samples"] = o_.calib_samples;
-    j["eval"] = o_.eval;
-    j["eval_samples_per_denoiser"] = o_.eval_samples;
-    j["encoder_tokens"] = o_.encoder_tokens;
-    j["decoder_tokens"] = o_.decoder_tokens;
-    j["seed"] = o_.seed;
-    j["data_seed"] = o_.data_seed;
+    add_scoring_options(j, o_);
     return j;
   }
 

@@ -65,15 +65,7 @@ class WidthStage : public Stage {
     j["round_to"] = o_.round_to;
     j["targets_after_rounding"] = {{"ffn", ffn_}, {"heads", heads_}, {"hidden", hidden_}};
     j["score"] = method_;
-    j["scores_file"] = o_.scores_file;
-    j["calib"] = o_.calib;
-    j["calib_samples"] = o_.calib_samples;
-    j["eval"] = o_.eval;
-    j["eval_samples_per_denoiser"] = o_.eval_samples;
-    j["encoder_tokens"] = o_.encoder_tokens;
-    j["decoder_tokens"] = o_.decoder_tokens;
-    j["seed"] = o_.seed;
-    j["data_seed"] = o_.data_seed;
+    add_scoring_options(j, o_);
     return j;
   }
 

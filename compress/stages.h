@@ -21,6 +21,20 @@ class TokenizerLayout;
 // A size option in a report: null when not given.
 inline nlohmann::ordered_json size_json(int64_t v) { return v == kUnset ? nlohmann::ordered_json() : nlohmann::ordered_json(v); }
 
+// The options of the scored stages (layer, width) in their report order:
+// where scores and calibration/held-out data come from, and the seeds.
+inline void add_scoring_options(nlohmann::ordered_json& j, const CompressOptions& o) {
+  j["scores_file"] = o.scores_file;
+  j["calib"] = o.calib;
+  j["calib_samples"] = o.calib_samples;
+  j["eval"] = o.eval;
+  j["eval_samples_per_denoiser"] = o.eval_samples;
+  j["encoder_tokens"] = o.encoder_tokens;
+  j["decoder_tokens"] = o.decoder_tokens;
+  j["seed"] = o.seed;
+  j["data_seed"] = o.data_seed;
+}
+
 struct BlockBatch;
 
 struct StageContext {

@@ -13,6 +13,7 @@ packages=(
   bible-kjv fortunes-zh                 # the bilingual demo corpus (English KJV Bible, Chinese fortunes)
   python3 python3-torch                  # independent reference model and real torch.save files for tests
   clang libclang-rt-14-dev               # libFuzzer targets
+  chromium                               # headless rendering of report.html in tests
 )
 
 as_root() {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <numeric>
 #include <unistd.h>
 
@@ -219,6 +220,7 @@ class VocabStage : public Stage {
     uint64_t dropped = 0;
     for (size_t i = 0; i < map_.size(); ++i) dropped += map_[i] < 0 ? counts_[i] : 0;
     t["corpus_tokens_dropped_share"] = corpus_tokens_ ? static_cast<double>(dropped) / corpus_tokens_ : 0.0;
+    t["coverage_curve"] = coverage_curve(tok.piece_count());
     t["check"] = check_;
     t["changed_token_share"] = check_.value("changed_token_share", 0.0);
     t["documents"] = check_.value("documents", int64_t{0});
@@ -251,6 +253,22 @@ class VocabStage : public Stage {
   int64_t required_ = 0;
   std::vector<std::string> corpus_;
   std::string check_shards_;
+  // The share of corpus tokens the N most frequent pieces cover, for ~200
+  // values of N from 1 to every piece: [[N, share], ...] (the report's chart).
+  nlohmann::ordered_json coverage_curve(int pieces) const {
+    std::vector<uint64_t> sorted(counts_.begin(), counts_.begin() + pieces);
+    std::sort(sorted.begin(), sorted.end(), std::greater<uint64_t>());
+    auto curve = nlohmann::ordered_json::array();
+    if (corpus_tokens_ == 0 || pieces == 0) return curve;
+    const int stride = std::max(1, pieces / 200);
+    uint64_t covered = 0;
+    for (int n = 1; n <= pieces; ++n) {
+      covered += sorted[n - 1];
+      if (n % stride == 0 || n == pieces || n == 1) curve.push_back({n, static_cast<double>(covered) / corpus_tokens_});
+    }
+    return curve;
+  }
+
   std::vector<uint64_t> counts_;
   uint64_t corpus_tokens_ = 0;
   std::unique_ptr<TokenizerLayout> new_tok_;

@@ -13,17 +13,6 @@
 namespace openba {
 namespace {
 
-// A size rounded to a multiple of m (nearest, at least m, at most `limit`);
-// unchanged when m <= 1, when it is the current size (nothing pruned), or
-// when the current size is below m.
-int64_t round_size(int64_t n, int64_t m, int64_t limit) {
-  if (m <= 1 || n % m == 0 || n == limit || limit < m) return n;
-  int64_t r = (n + m / 2) / m * m;
-  if (r < m) r = m;
-  while (r > limit) r -= m;
-  return r;
-}
-
 class WidthStage : public Stage {
  public:
   explicit WidthStage(StageContext& ctx) : ctx_(ctx), o_(ctx.options) {}
@@ -41,8 +30,8 @@ class WidthStage : public Stage {
       }
       return target;
     };
-    ffn_ = round_size(check("--ffn", o_.ffn, c.ffn_hidden, "FFN neurons per layer"), o_.round_to, c.ffn_hidden);
-    hidden_ = round_size(check("--hidden", o_.hidden, c.d_model, "hidden channels"), o_.round_to, c.d_model);
+    ffn_ = round_width(check("--ffn", o_.ffn, c.ffn_hidden, "FFN neurons per layer"), o_.round_to, c.ffn_hidden);
+    hidden_ = round_width(check("--hidden", o_.hidden, c.d_model, "hidden channels"), o_.round_to, c.d_model);
     heads_ = check("--heads", o_.heads, c.num_heads, "attention heads per layer");
     method_ = o_.score.empty() ? "activation" : o_.score;
     if (method_ != "activation" && method_ != "magnitude" && method_ != "taylor" && method_ != "random") {

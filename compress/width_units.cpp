@@ -238,4 +238,12 @@ ModelConfig pruned_config(const ModelConfig& c, const WidthUnits& keep) {
   return out;
 }
 
+int64_t round_width(int64_t n, int64_t m, int64_t limit) {
+  if (m <= 1 || n % m == 0 || n == limit || limit < m) return n;
+  int64_t r = (n + m / 2) / m * m;
+  if (r < m) r = m;
+  while (r > limit) r -= m;
+  return r;
+}
+
 }  // namespace openba

@@ -57,6 +57,11 @@ struct WidthUnits {
 // Every unit kept: the identity.
 WidthUnits all_units(const ModelConfig& config);
 
+// A width target rounded to a multiple of m (--round-to): the nearest, at
+// least m, at most `limit`; unchanged when m <= 1, when it is the current
+// size (nothing pruned), or when the current size is below m.
+int64_t round_width(int64_t n, int64_t m, int64_t limit);
+
 // Scores with the same shape as WidthUnits, one double per unit.
 struct WidthScores {
   std::string method;

@@ -1,27 +1,23 @@
 // openba-compress: one pruning stage (layer, neuron or vocab) on a checkpoint
-// directory, producing a smaller checkpoint directory plus report.json.
+// directory, producing a smaller checkpoint directory plus report.json; or,
+// with --pipeline, a whole staged run (pipeline/pipeline.h).
 // Options come from flags or a YAML file (--config; keys are the flag names
-// without the leading dashes), flags winning; --set KEY=VALUE overrides YAML.
+// without the leading dashes, compress/compress_options.h), flags winning;
+// --set KEY=VALUE overrides YAML.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
-#include <map>
 #include <unistd.h>
 
 #include "compress/compress.h"
+#include "compress/compress_options.h"
+#include "pipeline/pipeline.h"
 #include "tools/cli_common.h"
 #include "tools/torch_tool.h"
 #include "util/config_node.h"
 #include "util/error.h"
 
 namespace {
-
-// A flag that may also come from the YAML config.
-struct Binding {
-  CLI::Option* option;
-  std::function<void(const openba::ConfigNode&, const std::string&)> from_yaml;
-};
 
 std::string self_dir() {
   char buf[4096];
@@ -31,45 +27,19 @@ std::string self_dir() {
   return std::filesystem::path(buf).parent_path().string();
 }
 
-// "4,8" or a YAML list [4, 8].
-std::string yaml_list(const openba::ConfigNode& node, const std::string& key) {
-  const auto values = node.get_doubles(key, {});
-  if (values.empty()) return node.get_string(key, "");
-  std::string out;
-  for (double v : values) out += (out.empty() ? "" : ",") + std::to_string(static_cast<long long>(v));
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   return openba::run_torch_tool("openba-compress", [&] {
-    CLI::App app{"One compression stage (layer | neuron | vocab) on an OpenBA checkpoint directory."};
+    CLI::App app{"One compression stage (layer | neuron | vocab) on an OpenBA checkpoint directory, or a whole --pipeline."};
     openba::CompressOptions o;
     std::string config_path, shard_size = "5GB";
     std::vector<std::string> overrides;
     int threads = 0;
-    std::vector<Binding> bindings;
-    auto str = [&](const std::string& flag, std::string& target, const std::string& help) {
-      auto* opt = app.add_option(flag, target, help);
-      bindings.push_back({opt, [&target](const openba::ConfigNode& n, const std::string& k) { target = n.get_string(k, target); }});
-    };
-    auto list = [&](const std::string& flag, std::string& target, const std::string& help) {
-      auto* opt = app.add_option(flag, target, help);
-      bindings.push_back({opt, [&target](const openba::ConfigNode& n, const std::string& k) { target = yaml_list(n, k); }});
-    };
-    auto num = [&](const std::string& flag, int64_t& target, const std::string& help) {
-      auto* opt = app.add_option(flag, target, help);
-      bindings.push_back({opt, [&target](const openba::ConfigNode& n, const std::string& k) { target = n.get_int(k, target); }});
-    };
-    auto unum = [&](const std::string& flag, auto& target, const std::string& help) {
-      auto* opt = app.add_option(flag, target, help);
-      bindings.push_back({opt, [&target](const openba::ConfigNode& n, const std::string& k) {
-                            const int64_t v = n.get_int(k, static_cast<int64_t>(target));
-                            if (v < 0) throw openba::Error(n.where(k) + ": " + k + " must not be negative");
-                            target = static_cast<std::remove_reference_t<decltype(target)>>(v);
-                          }});
-    };
+    auto str = [&](const std::string& flag, std::string& target, const std::string& help) { app.add_option(flag, target, help); };
+    auto list = str;
+    auto num = [&](const std::string& flag, int64_t& target, const std::string& help) { app.add_option(flag, target, help); };
+    auto unum = [&](const std::string& flag, auto& target, const std::string& help) { app.add_option(flag, target, help); };
     str("--stage", o.stage, "layer, neuron (width) or vocab");
     str("--model", o.model, "input checkpoint directory");
     str("--out", o.out, "output checkpoint directory");
@@ -101,20 +71,53 @@ int main(int argc, char** argv) {
     num("--round-to", o.round_to, "keep FFN/hidden sizes multiples of M (default 64)");
     num("--vocab", o.vocab, "SentencePiece pieces to keep (sentinels and <R>/<S>/<X> come on top)");
     num("--min-freq", o.min_freq, "also drop pieces seen fewer times than this (default 0)");
-    auto* corpus = app.add_option("--corpus", o.corpus, "token shards to count piece frequencies on (default: --calib)");
+    app.add_option("--corpus", o.corpus, "token shards to count piece frequencies on (default: --calib)");
     str("--tokenize-tool", o.tokenize_tool, "openba-tokenize for the tokenizer check (default: next to this tool)");
     app.add_option("--threads", threads, "CPU threads (default: all cores)");
+    openba::PipelineRun pipeline;
+    std::string& until = pipeline.until;
+    std::string& from = pipeline.from;
+    app.add_option("--pipeline", pipeline.file, "run every step of a pipeline file (configs/pipelines/*.yaml) into --out RUN_DIR");
+    app.add_option("--until", until, "pipeline: stop after this step (number, NN-kind directory or step name)");
+    app.add_option("--from", from, "pipeline: run again from this step (the steps before it must be complete)");
     openba::parse_command_line(app, argc, argv);
 
+    if (!pipeline.file.empty()) {
+      if (!config_path.empty() || !overrides.empty()) throw openba::Error("--pipeline: stage options belong in the pipeline file, not --config/--set");
+      for (const auto* opt : app.get_options()) {
+        const std::string name = opt->get_name();
+        if (opt->count() > 0 && name != "--pipeline" && name != "--out" && name != "--until" && name != "--from" &&
+            name != "--quiet" && name != "--threads" && name != "--tokenize-tool") {
+          throw openba::Error("--pipeline: " + name + " belongs in the pipeline file (the steps' options)");
+        }
+      }
+      if (o.out.empty()) throw openba::Error("--pipeline needs --out RUN_DIR");
+      pipeline.run_dir = o.out;
+      pipeline.quiet = o.quiet;
+      pipeline.tools_dir = self_dir();
+      pipeline.tokenize_tool = o.tokenize_tool.empty() ? self_dir() + "/openba-tokenize" : o.tokenize_tool;
+      for (int i = 0; i < argc; ++i) pipeline.command_line += (i ? " " : "") + std::string(argv[i]);
+      openba::configure_threads(threads);
+      return openba::run_pipeline(pipeline);
+    }
+    if (!until.empty() || !from.empty()) throw openba::Error("--until/--from select steps of a --pipeline");
     if (!config_path.empty()) {
       const openba::ConfigNode node = openba::ConfigNode::load(config_path, overrides);
-      for (const auto& b : bindings) {
-        const std::string key = b.option->get_name().substr(2);
-        if (node.has(key) && b.option->count() == 0) b.from_yaml(node, key);
+      // Flags win over the YAML.
+      std::vector<std::string> given;
+      for (const auto& k : openba::compress_yaml_keys()) {
+        if (app.get_option("--" + k.key)->count() > 0) given.push_back(k.key);
       }
+      openba::read_compress_yaml(node, o, given);
+      auto yaml_string = [&](const char* key, std::string& target) {
+        if (node.has(key) && app.get_option(std::string("--") + key)->count() == 0) target = node.get_string(key, target);
+      };
+      yaml_string("stage", o.stage);
+      yaml_string("model", o.model);
+      yaml_string("out", o.out);
+      yaml_string("shard-size", shard_size);
       if (node.has("force") && force->count() == 0) o.force = node.get_bool("force", o.force);
       if (node.has("quiet") && quiet->count() == 0) o.quiet = node.get_bool("quiet", o.quiet);
-      if (node.has("corpus") && corpus->count() == 0) o.corpus = {node.get_string("corpus", "")};
       if (node.has("threads") && threads == 0) threads = static_cast<int>(node.get_int("threads", 0));
       node.finish();
     } else if (!overrides.empty()) {

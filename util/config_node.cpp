@@ -6,15 +6,18 @@ namespace openba {
 
 namespace {
 
-void apply_override(YAML::Node root, const std::string& text, std::set<std::string>& paths) {
+// `where` names the override in errors ("" = "--set <text>").
+void apply_override(YAML::Node root, const std::string& text, std::set<std::string>& paths,
+                    std::map<std::string, std::string>& wheres, const std::string& where = "") {
+  const std::string at = where.empty() ? "--set " + text : where;
   const size_t eq = text.find('=');
-  if (eq == std::string::npos || eq == 0) throw Error("--set " + text + ": expected key.path=value");
+  if (eq == std::string::npos || eq == 0) throw Error(at + ": expected key.path=value");
   const std::string path = text.substr(0, eq);
   YAML::Node value;
   try {
     value = YAML::Load(text.substr(eq + 1));
   } catch (const YAML::Exception& e) {
-    throw Error("--set " + text + ": value is not valid YAML (" + e.msg + ")");
+    throw Error(at + ": value is not valid YAML (" + e.msg + ")");
   }
   std::vector<std::string> keys;
   size_t start = 0;
@@ -27,19 +30,20 @@ void apply_override(YAML::Node root, const std::string& text, std::set<std::stri
   YAML::Node node = root;
   std::string so_far;
   for (size_t i = 0; i < keys.size(); ++i) {
-    if (keys[i].empty()) throw Error("--set " + text + ": empty key in path");
+    if (keys[i].empty()) throw Error(at + ": empty key in path");
     so_far += (so_far.empty() ? "" : ".") + keys[i];
     if (i + 1 == keys.size()) {
       node[keys[i]] = value;
       break;
     }
     if (node[keys[i]] && !node[keys[i]].IsMap()) {
-      throw Error("--set " + text + ": '" + so_far + "' is not a section");
+      throw Error(at + ": '" + so_far + "' is not a section");
     }
     if (!node[keys[i]]) node[keys[i]] = YAML::Node(YAML::NodeType::Map);
     node.reset(node[keys[i]]);
   }
   paths.insert(path);
+  if (!where.empty()) wheres[path] = where;
 }
 
 }  // namespace
@@ -56,7 +60,7 @@ ConfigNode ConfigNode::parse(const std::string& text, const std::string& source,
   }
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) throw Error(source + ": the configuration must be a YAML mapping");
-  for (const auto& o : overrides) apply_override(root, o, state->overrides);
+  for (const auto& o : overrides) apply_override(root, o, state->overrides, state->override_where);
   return ConfigNode(root, "", state);
 }
 
@@ -74,15 +78,50 @@ ConfigNode ConfigNode::load(const std::string& path, const std::vector<std::stri
   state->source = path;
   if (!probe || probe.IsNull()) probe = YAML::Node(YAML::NodeType::Map);
   if (!probe.IsMap()) throw Error(path + ": the configuration must be a YAML mapping");
-  for (const auto& o : overrides) apply_override(probe, o, state->overrides);
+  for (const auto& o : overrides) apply_override(probe, o, state->overrides, state->override_where);
   return ConfigNode(probe, "", state);
+}
+
+ConfigNode ConfigNode::load(const std::string& path, const std::vector<Override>& overrides, const std::string& source) {
+  ConfigNode node = path.empty() ? parse("", source) : load(path, std::vector<std::string>{});
+  for (const auto& o : overrides) {
+    apply_override(node.node_, o.assignment, node.state_->overrides, node.state_->override_where, o.where);
+  }
+  return node;
+}
+
+std::string ConfigNode::override_source(const std::string& path) const {
+  const auto it = state_->override_where.find(path);
+  return it != state_->override_where.end() ? it->second : "--set " + path;
+}
+
+std::vector<std::string> ConfigNode::keys() const {
+  std::vector<std::string> out;
+  if (!node_.IsMap()) return out;
+  for (auto it = node_.begin(); it != node_.end(); ++it) out.push_back(it->first.as<std::string>());
+  return out;
+}
+
+YAML::Node ConfigNode::take(const std::string& key) const {
+  const YAML::Node n = value(key);
+  if (n) mark_read(n, full(key));
+  return n;
+}
+
+void ConfigNode::mark_read(const YAML::Node& node, const std::string& path) const {
+  state_->read.insert(path);
+  if (node.IsMap()) {
+    for (auto it = node.begin(); it != node.end(); ++it) mark_read(it->second, path + "." + it->first.as<std::string>());
+  } else if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) mark_read(node[i], path + "[" + std::to_string(i) + "]");
+  }
 }
 
 std::string ConfigNode::where(const std::string& key) const {
   const std::string p = key.empty() ? path_ : full(key);
   // An override of this key, or of a section containing it.
   for (const auto& o : state_->overrides) {
-    if (p == o || p.rfind(o + ".", 0) == 0) return "--set " + o;
+    if (p == o || p.rfind(o + ".", 0) == 0) return override_source(o);
   }
   YAML::Node n = key.empty() ? node_ : node_[key];
   if (n && n.Mark().line >= 0) return state_->source + ":" + std::to_string(n.Mark().line + 1);
@@ -192,7 +231,7 @@ void ConfigNode::check_unread(const YAML::Node& node, const std::string& path) c
         bool overridden = false;
         for (const auto& o : state_->overrides) {
           if (p == o || p.rfind(o + ".", 0) == 0) {
-            at = "--set " + o;
+            at = override_source(o);
             overridden = true;
           }
         }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -21,6 +22,15 @@ class ConfigNode {
  public:
   // Loads `path` and applies `overrides` ("a.b.c=value", in order).
   static ConfigNode load(const std::string& path, const std::vector<std::string>& overrides);
+  // An override that came from elsewhere than the command line (a pipeline
+  // file): errors about its key name `where` ("pipeline.yaml:12") instead of
+  // "--set a.b.c".
+  struct Override {
+    std::string assignment;  // "a.b.c=value"
+    std::string where;
+  };
+  // `path` empty: start from an empty configuration named `source`.
+  static ConfigNode load(const std::string& path, const std::vector<Override>& overrides, const std::string& source);
   // From YAML text (tests; `source` names it in errors).
   static ConfigNode parse(const std::string& text, const std::string& source,
                           const std::vector<std::string>& overrides = {});
@@ -38,6 +48,12 @@ class ConfigNode {
   std::string require_string(const std::string& key) const;
   std::vector<double> get_doubles(const std::string& key, const std::vector<double>& fallback) const;
 
+  // The keys of this mapping, in file order (reads nothing).
+  std::vector<std::string> keys() const;
+  // A whole value taken as it is (a free-form section): the key and
+  // everything under it count as read.
+  YAML::Node take(const std::string& key) const;
+
   // "file:line" of a key (or of this node), or "--set path" when an override made it.
   std::string where(const std::string& key = "") const;
   const std::string& path() const { return path_; }
@@ -51,6 +67,7 @@ class ConfigNode {
   struct State {
     std::string source;
     std::set<std::string> overrides;  // dotted paths set on the command line
+    std::map<std::string, std::string> override_where;  // path -> where it was set, when not "--set path"
     std::set<std::string> read;       // dotted paths asked for
   };
   ConfigNode(YAML::Node node, std::string path, std::shared_ptr<State> state)
@@ -59,6 +76,8 @@ class ConfigNode {
   YAML::Node value(const std::string& key) const;  // marks the key read
   [[noreturn]] void type_error(const std::string& key, const char* expected) const;
   void check_unread(const YAML::Node& node, const std::string& path) const;
+  void mark_read(const YAML::Node& node, const std::string& path) const;
+  std::string override_source(const std::string& path) const;
 
   YAML::Node node_;
   std::string path_;

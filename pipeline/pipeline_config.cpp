@@ -1,0 +1,268 @@
+#include "pipeline/pipeline_config.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+
+#include "compress/compress_options.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/sha256.h"
+
+namespace openba {
+namespace {
+
+const std::vector<std::string> kKinds = {"layer", "neuron", "vocab", "pretrain", "eval"};
+
+// Option keys each compression kind accepts (the rest of openba-compress's
+// keys are set by the pipeline itself or belong to another kind).
+const std::vector<std::string> kCommonCompressKeys = {"calib", "calib-samples", "batch-size", "max-batch-tokens",
+                                                      "seed", "score", "save-scores", "scores"};
+const std::vector<std::string> kLayerKeys = {"drop-encoder-layers", "drop-decoder-layers", "keep-encoder-layers",
+                                             "keep-decoder-layers"};
+const std::vector<std::string> kNeuronKeys = {"ffn", "heads", "hidden", "round-to"};
+const std::vector<std::string> kVocabKeys = {"vocab", "min-freq", "corpus"};
+// Held-out options live in `data:` so that every step is measured on the same examples.
+const std::vector<std::string> kSharedDataKeys = {"eval", "eval-samples", "encoder-tokens", "decoder-tokens",
+                                                  "data-seed"};
+
+bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
+
+std::string where_of(const ConfigNode& node, const std::string& key = "") { return node.where(key); }
+
+void check_name(const std::string& name, const std::string& where, const std::string& what) {
+  if (name.empty() || name.size() > 64) throw Error(where + ": " + what + " must be 1 to 64 characters");
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      throw Error(where + ": " + what + " '" + name + "' may hold only letters, digits, '-', '_' and '.'");
+    }
+  }
+}
+
+// Compression keys of a mapping (defaults.compress or a step) into `o`,
+// refusing the keys this kind does not take.
+void read_compress_keys(const ConfigNode& node, const std::string& kind, CompressOptions& o,
+                        const std::vector<std::string>& allowed) {
+  for (const auto& key : node.keys()) {
+    if (key == "kind" || key == "name" || key == "baseline") continue;
+    if (contains(kSharedDataKeys, key)) {
+      throw Error(where_of(node, key) + ": '" + key + "' is set once for the whole run in the data: section "
+                  "(every step is measured on the same held-out examples)");
+    }
+    if (key == "model" || key == "out" || key == "stage") {
+      throw Error(where_of(node, key) + ": '" + key + "' is set by the pipeline (each step reads the previous step's output)");
+    }
+    bool known = false;
+    for (const auto& k : compress_yaml_keys()) known = known || k.key == key;
+    if (known && !contains(allowed, key)) {
+      throw Error(where_of(node, key) + ": '" + key + "' is not an option of " + kind + " steps");
+    }
+    // Unknown keys are reported by finish() with their line.
+  }
+  std::vector<std::string> skip;
+  for (const auto& k : compress_yaml_keys()) {
+    if (!contains(allowed, k.key)) skip.push_back(k.key);
+  }
+  read_compress_yaml(node, o, skip);
+}
+
+// `set:` as overrides: nested mappings flattened to dotted paths, each leaf
+// keeping its line.
+void flatten_set(const YAML::Node& node, const std::string& prefix, const std::string& file,
+                 std::vector<ConfigNode::Override>& out) {
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const std::string key = it->first.as<std::string>();
+    const std::string path = prefix.empty() ? key : prefix + "." + key;
+    const std::string where = file + ":" + std::to_string(it->first.Mark().line + 1);
+    if (it->second.IsMap()) {
+      flatten_set(it->second, path, file, out);
+      continue;
+    }
+    YAML::Emitter e;
+    e << YAML::Flow << it->second;
+    out.push_back({path + "=" + std::string(e.c_str()), where});
+  }
+}
+
+void read_pretrain_keys(const ConfigNode& node, const std::string& file, PipelineStep& s) {
+  if (node.has("config")) s.train_config = node.get_string("config", "");
+  if (node.has("launcher")) s.launcher = node.get_string("launcher", "");
+  if (node.has("nproc")) {
+    s.nproc = static_cast<int>(node.get_int("nproc", 0));
+    if (s.nproc < 1) throw Error(where_of(node, "nproc") + ": nproc must be at least 1");
+  }
+  if (node.has("set")) {
+    const YAML::Node set = node.take("set");
+    if (!set.IsMap()) throw Error(where_of(node, "set") + ": 'set' must be a mapping of training config keys");
+    flatten_set(set, "", file, s.train_set);
+  }
+  if (!s.launcher.empty() && s.nproc > 0) {
+    throw Error(where_of(node, "nproc") + ": give launcher or nproc, not both (nproc N is openba-pretrain's own launcher)");
+  }
+}
+
+nlohmann::ordered_json compress_spec(const PipelineStep& s) {
+  const CompressOptions& o = s.compress;
+  nlohmann::ordered_json j;
+  j["calib"] = o.calib;
+  j["calib-samples"] = o.calib_samples;
+  j["batch-size"] = o.batch_size;
+  j["max-batch-tokens"] = o.max_batch_tokens;
+  j["seed"] = o.seed;
+  j["score"] = o.score;
+  j["scores"] = o.scores_file;
+  if (s.kind == "layer") {
+    j["drop-encoder-layers"] = o.drop_encoder_layers;
+    j["drop-decoder-layers"] = o.drop_decoder_layers;
+    j["keep-encoder-layers"] = o.keep_encoder_layers == kUnset ? nlohmann::ordered_json() : nlohmann::ordered_json(o.keep_encoder_layers);
+    j["keep-decoder-layers"] = o.keep_decoder_layers == kUnset ? nlohmann::ordered_json() : nlohmann::ordered_json(o.keep_decoder_layers);
+  } else if (s.kind == "neuron") {
+    for (auto [key, v] : {std::pair<const char*, int64_t>{"ffn", o.ffn}, {"heads", o.heads}, {"hidden", o.hidden}}) {
+      j[key] = v == kUnset ? nlohmann::ordered_json() : nlohmann::ordered_json(v);
+    }
+    j["round-to"] = o.round_to;
+    j["baseline"] = s.baseline;
+  } else {
+    j["vocab"] = o.vocab == kUnset ? nlohmann::ordered_json() : nlohmann::ordered_json(o.vocab);
+    j["min-freq"] = o.min_freq;
+    j["corpus"] = o.corpus;
+  }
+  return j;
+}
+
+}  // namespace
+
+PipelineConfig load_pipeline(const std::string& path) {
+  PipelineConfig p;
+  p.file = path;
+  const std::string text = read_text_file(path);
+  p.sha256 = sha256_hex(text);
+  const ConfigNode root = ConfigNode::load(path, std::vector<std::string>{});
+  p.name = root.require_string("name");
+  check_name(p.name, root.where("name"), "name");
+  p.description = root.get_string("description", "");
+  p.model = root.require_string("model");
+
+  const ConfigNode data = root.child("data");
+  p.data.train = data.get_string("train", "");
+  p.data.heldout = data.get_string("heldout", "");
+  p.data.heldout_per_denoiser = data.get_int("heldout_per_denoiser", p.data.heldout_per_denoiser);
+  p.data.encoder_tokens = data.get_int("encoder_tokens", p.data.encoder_tokens);
+  p.data.decoder_tokens = data.get_int("decoder_tokens", p.data.decoder_tokens);
+  const int64_t seed = data.get_int("seed", 0);
+  if (seed < 0) throw Error(data.where("seed") + ": data.seed must not be negative");
+  p.data.seed = static_cast<uint64_t>(seed);
+  if (p.data.heldout_per_denoiser <= 0) throw Error(data.where("heldout_per_denoiser") + ": must be positive");
+  if (p.data.encoder_tokens <= 0 || p.data.decoder_tokens <= 0) throw Error(data.where() + ": token budgets must be positive");
+
+  // The defaults every step of a kind starts from.
+  CompressOptions compress_defaults;
+  compress_defaults.calib = p.data.train;
+  compress_defaults.eval = p.data.heldout;
+  compress_defaults.eval_samples = p.data.heldout_per_denoiser;
+  compress_defaults.encoder_tokens = p.data.encoder_tokens;
+  compress_defaults.decoder_tokens = p.data.decoder_tokens;
+  compress_defaults.data_seed = p.data.seed;
+  PipelineStep pretrain_defaults;
+  if (root.has("defaults")) {
+    const ConfigNode defaults = root.child("defaults");
+    if (defaults.has("compress")) read_compress_keys(defaults.child("compress"), "all compression", compress_defaults, kCommonCompressKeys);
+    if (defaults.has("pretrain")) read_pretrain_keys(defaults.child("pretrain"), path, pretrain_defaults);
+  }
+
+  p.compress_defaults = compress_defaults;
+  const std::vector<ConfigNode> steps = root.list("steps");
+  if (steps.empty()) throw Error(root.where("steps") + ": the pipeline has no steps");
+  std::set<std::string> names;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const ConfigNode& node = steps[i];
+    PipelineStep s;
+    s.index = static_cast<int>(i) + 1;
+    s.where = node.where();
+    s.kind = node.require_string("kind");
+    if (!contains(kKinds, s.kind)) {
+      throw Error(node.where("kind") + ": unknown step kind '" + s.kind + "' (layer, neuron, vocab, pretrain or eval)");
+    }
+    s.name = node.get_string("name", s.kind);
+    check_name(s.name, node.where("name"), "step name");
+    if (node.has("name") && !names.insert(s.name).second) throw Error(node.where("name") + ": a second step named '" + s.name + "'");
+    char id[96];
+    std::snprintf(id, sizeof(id), "%02d-%s", s.index, s.name.c_str());
+    s.id = id;
+    nlohmann::ordered_json spec;
+    spec["kind"] = s.kind;
+    spec["name"] = s.name;
+    if (s.kind == "layer" || s.kind == "neuron" || s.kind == "vocab") {
+      s.compress = compress_defaults;
+      std::vector<std::string> allowed = kCommonCompressKeys;
+      const auto& own = s.kind == "layer" ? kLayerKeys : s.kind == "neuron" ? kNeuronKeys : kVocabKeys;
+      allowed.insert(allowed.end(), own.begin(), own.end());
+      read_compress_keys(node, s.kind, s.compress, allowed);
+      if (node.has("baseline")) {
+        s.baseline = node.get_string("baseline", "");
+        if (s.kind != "neuron" || s.baseline != "random") {
+          throw Error(node.where("baseline") + ": baseline: random is an option of neuron steps (the released random selection next to the scored one)");
+        }
+      }
+      s.compress.stage = s.kind;
+      spec["options"] = compress_spec(s);
+    } else if (s.kind == "pretrain") {
+      s.train_config = pretrain_defaults.train_config;
+      s.train_set = pretrain_defaults.train_set;
+      s.launcher = pretrain_defaults.launcher;
+      s.nproc = pretrain_defaults.nproc;
+      PipelineStep own;
+      read_pretrain_keys(node, path, own);
+      if (node.has("config")) s.train_config = own.train_config;
+      if (node.has("launcher") || node.has("nproc")) {
+        s.launcher = own.launcher;
+        s.nproc = own.nproc;
+      }
+      s.train_set.insert(s.train_set.end(), own.train_set.begin(), own.train_set.end());
+      for (const auto& o : s.train_set) {
+        const std::string key = o.assignment.substr(0, o.assignment.find('='));
+        if (key == "model.checkpoint" || key == "model") {
+          throw Error(o.where + ": model.checkpoint is set by the pipeline (the previous step's output)");
+        }
+      }
+      spec["config"] = s.train_config;
+      spec["config_sha256"] = s.train_config.empty() ? "" : sha256_hex(read_text_file(s.train_config));
+      auto set = nlohmann::ordered_json::array();
+      for (const auto& o : s.train_set) set.push_back(o.assignment);
+      spec["set"] = set;
+    }
+    // eval: no options.
+    nlohmann::ordered_json d;
+    d["train"] = p.data.train;
+    d["heldout"] = p.data.heldout;
+    d["heldout_per_denoiser"] = p.data.heldout_per_denoiser;
+    d["encoder_tokens"] = p.data.encoder_tokens;
+    d["decoder_tokens"] = p.data.decoder_tokens;
+    d["seed"] = p.data.seed;
+    spec["data"] = d;
+    s.spec = spec;
+    p.steps.push_back(std::move(s));
+  }
+  root.finish();
+  return p;
+}
+
+const PipelineStep& find_step(const PipelineConfig& config, const std::string& which, const std::string& flag) {
+  for (const auto& s : config.steps) {
+    if (which == std::to_string(s.index) || which == s.id) return s;
+  }
+  std::vector<const PipelineStep*> named;
+  for (const auto& s : config.steps) {
+    if (which == s.name) named.push_back(&s);
+  }
+  if (named.size() == 1) return *named.front();
+  std::string list;
+  if (named.size() > 1) {
+    for (const auto* s : named) list += (list.empty() ? "" : ", ") + s->id;
+    throw Error(flag + " " + which + ": several steps are named so (" + list + "); give the number or the directory");
+  }
+  for (const auto& s : config.steps) list += (list.empty() ? "" : ", ") + s.id;
+  throw Error(flag + " " + which + ": no such step in " + config.file + " (steps: " + list + ")");
+}
+
+}  // namespace openba

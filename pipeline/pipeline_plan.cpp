@@ -1,0 +1,174 @@
+#include "pipeline/pipeline_plan.h"
+
+#include <filesystem>
+#include <memory>
+
+#include "compress/layer_stage.h"
+#include "compress/width_units.h"
+#include "model/checkpoint.h"
+#include "tokenizer/layout.h"
+#include "tokenizer/shard_reader.h"
+#include "util/error.h"
+
+namespace openba {
+namespace fs = std::filesystem;
+namespace {
+
+std::string yaml_quoted(const std::string& s) {
+  YAML::Emitter e;
+  e << YAML::DoubleQuoted << s;
+  return e.c_str();
+}
+
+// What the steps before a step leave: the shape and the tokenizer.
+struct PlanState {
+  ModelConfig config;
+  std::unique_ptr<TokenizerLayout> tokenizer;  // null when the model has none
+  int64_t pieces = 0;
+  const PipelineStep* vocab_step = nullptr;  // the vocabulary step, once one ran
+};
+
+void plan_layer(const PipelineStep& s, ModelConfig& c) {
+  const CompressOptions& o = s.compress;
+  auto stack = [&](const char* name, const std::string& drop, int64_t keep, int64_t& layers) {
+    const std::string drop_key = std::string("drop-") + name + "-layers";
+    const std::string keep_key = std::string("keep-") + name + "-layers";
+    if (!drop.empty() && keep != kUnset) throw Error(drop_key + " and " + keep_key + " cannot both be given");
+    if (!drop.empty()) layers -= static_cast<int64_t>(parse_layer_list(drop, layers, drop_key).size());
+    if (keep != kUnset) {
+      if (keep <= 0 || keep > layers) {
+        throw Error(keep_key + " " + std::to_string(keep) + ": must be in [1, " + std::to_string(layers) +
+                    "] (the " + name + " has " + std::to_string(layers) + " layers at this step)");
+      }
+      layers = keep;
+    }
+  };
+  if (o.drop_encoder_layers.empty() && o.drop_decoder_layers.empty() && o.keep_encoder_layers == kUnset &&
+      o.keep_decoder_layers == kUnset) {
+    throw Error("a layer step needs drop-encoder-layers/drop-decoder-layers or keep-encoder-layers/keep-decoder-layers");
+  }
+  stack("encoder", o.drop_encoder_layers, o.keep_encoder_layers, c.encoder_layers);
+  stack("decoder", o.drop_decoder_layers, o.keep_decoder_layers, c.decoder_layers);
+  const bool scored = o.keep_encoder_layers != kUnset || o.keep_decoder_layers != kUnset;
+  if (scored && o.scores_file.empty() && o.calib.empty()) throw Error("scoring layers needs calibration data (data.train)");
+}
+
+void plan_neuron(const PipelineStep& s, ModelConfig& c) {
+  const CompressOptions& o = s.compress;
+  if (o.ffn == kUnset && o.heads == kUnset && o.hidden == kUnset) throw Error("a neuron step needs ffn, heads and/or hidden");
+  if (o.round_to < 1) throw Error("round-to must be >= 1");
+  auto target = [&](const char* key, int64_t value, int64_t current, const char* what) {
+    if (value == kUnset) return current;
+    if (value <= 0) throw Error(std::string(key) + " " + std::to_string(value) + ": must be positive");
+    if (value > current) {
+      throw Error(std::string(key) + " " + std::to_string(value) + " is larger than the " + std::to_string(current) +
+                  " " + what + " the model has at this step (pruning only removes)");
+    }
+    return value;
+  };
+  const int64_t ffn = round_width(target("ffn", o.ffn, c.ffn_hidden, "FFN neurons per layer"), o.round_to, c.ffn_hidden);
+  const int64_t hidden = round_width(target("hidden", o.hidden, c.d_model, "hidden channels"), o.round_to, c.d_model);
+  c.num_heads = target("heads", o.heads, c.num_heads, "attention heads per layer");
+  c.ffn_hidden = ffn;
+  c.d_model = hidden;
+  const std::string score = o.score.empty() ? "activation" : o.score;
+  if (score != "activation" && score != "magnitude" && score != "taylor" && score != "random") {
+    throw Error("score for neuron steps is activation, magnitude, taylor or random (got '" + score + "')");
+  }
+  if ((score == "activation" || score == "taylor") && o.scores_file.empty() && o.calib.empty()) {
+    throw Error("score " + score + " needs calibration data (data.train)");
+  }
+}
+
+void plan_vocab(const PipelineStep& s, PlanState& st) {
+  const CompressOptions& o = s.compress;
+  if (!st.tokenizer) throw Error("a vocab step needs the model's tokenizer (spiece.model in the model directory)");
+  if (o.vocab == kUnset) throw Error("a vocab step needs vocab: N (SentencePiece pieces to keep)");
+  if (o.vocab <= 0 || o.vocab > st.pieces) {
+    throw Error("vocab " + std::to_string(o.vocab) + " must be in [1, " + std::to_string(st.pieces) +
+                "] (the tokenizer's pieces at this step)");
+  }
+  if (o.corpus.empty() && o.calib.empty()) throw Error("a vocab step needs frequencies: data.train or corpus");
+  st.pieces = o.vocab;
+  st.config.vocab_size = (o.vocab + 103 + 127) / 128 * 128;  // + 100 sentinels and <R>/<S>/<X>, padded to 128 rows
+}
+
+void check_shards(const std::string& dir, const PlanState& st, const std::string& what) {
+  if (dir.empty()) return;
+  const ShardSet shards = ShardSet::open(dir);
+  if (st.tokenizer) shards.require_tokenizer(st.tokenizer->fingerprint(), "the model's tokenizer (" + what + " " + dir + ")");
+}
+
+}  // namespace
+
+ConfigNode pretrain_config_node(const PipelineConfig& p, const PipelineStep& s, const std::string& input) {
+  const std::string source = p.file + " (step " + s.id + ")";
+  std::vector<ConfigNode::Override> set;
+  set.push_back({"model.checkpoint=" + yaml_quoted(input), source + ": model.checkpoint (the previous step's output)"});
+  if (!p.data.train.empty()) set.push_back({"data.train=[{shards: " + yaml_quoted(p.data.train) + "}]", p.file + ": data.train"});
+  if (!p.data.heldout.empty()) set.push_back({"data.heldout=" + yaml_quoted(p.data.heldout), p.file + ": data.heldout"});
+  // Each recovery step draws its own examples.
+  set.push_back({"data.seed=" + std::to_string(p.data.seed + static_cast<uint64_t>(s.index)), p.file + ": data.seed"});
+  set.push_back({"ul2.encoder_tokens=" + std::to_string(p.data.encoder_tokens), p.file + ": data.encoder_tokens"});
+  set.push_back({"ul2.decoder_tokens=" + std::to_string(p.data.decoder_tokens), p.file + ": data.decoder_tokens"});
+  set.insert(set.end(), s.train_set.begin(), s.train_set.end());
+  return ConfigNode::load(s.train_config, set, source);
+}
+
+TrainConfig pretrain_config(const PipelineConfig& p, const PipelineStep& s, const std::string& input) {
+  const ConfigNode node = pretrain_config_node(p, s, input);
+  return read_train_config(node);
+}
+
+std::vector<ModelConfig> plan_pipeline(const PipelineConfig& p) {
+  PlanState st;
+  const Checkpoint in = Checkpoint::open(p.model);
+  st.config = in.config();
+  if (fs::is_regular_file(fs::path(p.model) / "spiece.model")) {
+    st.tokenizer = std::make_unique<TokenizerLayout>(TokenizerLayout::load(p.model));
+    st.pieces = st.tokenizer->piece_count();
+  }
+  if (!st.tokenizer && (!p.data.train.empty() || !p.data.heldout.empty())) {
+    throw Error(p.file + ": " + p.model + " has no tokenizer (spiece.model) to read data.train/data.heldout with; "
+                "create the model with openba-init --tokenizer DIR");
+  }
+  check_shards(p.data.train, st, "data.train");
+  check_shards(p.data.heldout, st, "data.heldout");
+  std::vector<ModelConfig> shapes;
+  for (const auto& s : p.steps) {
+    try {
+      if (st.vocab_step) {
+        throw Error("comes after the vocabulary step " + st.vocab_step->id +
+                    ": its data would have to be re-encoded with the pruned tokenizer; make vocab the last step "
+                    "(as OpenBA-V2 did) and start another pipeline from its output with re-encoded shards");
+      }
+      if (s.kind == "layer") plan_layer(s, st.config);
+      if (s.kind == "neuron") plan_neuron(s, st.config);
+      if (s.kind == "vocab") {
+        plan_vocab(s, st);
+        st.vocab_step = &s;
+      }
+      if (s.kind == "layer" || s.kind == "neuron" || s.kind == "vocab") {
+        check_shards(s.compress.calib, st, "calib");
+        for (const auto& c : s.compress.corpus) check_shards(c, st, "corpus");
+      }
+      if (s.kind == "pretrain") {
+        if (p.data.train.empty()) throw Error("a pretrain step needs data.train");
+        const TrainConfig c = pretrain_config(p, s, "(the output of the step before)");
+        (void)c.accumulation_steps(s.nproc > 0 ? s.nproc : 1);
+        for (const auto& source : c.train) check_shards(source.shards, st, "data.train");
+        check_shards(c.heldout, st, "data.heldout");
+      }
+      if (s.kind == "eval" && p.data.heldout.empty()) throw Error("an eval step needs data.heldout");
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      // Errors that already name a line of the pipeline file stand as they are.
+      if (what.rfind(p.file + ":", 0) == 0) throw;
+      throw Error(s.where + ": step " + s.id + ": " + what);
+    }
+    shapes.push_back(st.config);
+  }
+  return shapes;
+}
+
+}  // namespace openba

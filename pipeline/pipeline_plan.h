@@ -1,0 +1,28 @@
+// Everything about a pipeline that can be checked before a step runs: each
+// step's options against the shape the steps before it leave (layer counts,
+// widths, vocabulary), its data against the model's tokenizer, and every
+// pretrain step's training configuration (unknown keys with their line in
+// the pipeline file, batches that do not divide).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "pipeline/pipeline_config.h"
+#include "train/train_config.h"
+
+namespace openba {
+
+// The model shape after each step (index i: after steps[i]); Error naming
+// the step's line at the first step that cannot follow.
+std::vector<ModelConfig> plan_pipeline(const PipelineConfig& pipeline);
+
+// A pretrain step's training configuration: its `config:` file (or the
+// built-in defaults), then what the pipeline sets (model.checkpoint =
+// `input`, data.train / data.heldout / data.seed and the ul2 budgets from
+// the data: section), then the step's `set:` keys, which win.
+ConfigNode pretrain_config_node(const PipelineConfig& pipeline, const PipelineStep& step, const std::string& input);
+TrainConfig pretrain_config(const PipelineConfig& pipeline, const PipelineStep& step, const std::string& input);
+
+}  // namespace openba

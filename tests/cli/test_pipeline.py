@@ -247,6 +247,7 @@ class Launchers(PipelineCase):
         text = mini_pipeline(self.assets, recover_extra=f"""
     launcher: "torchrun --nproc_per_node 2 --no_python --redirects 2 --tee 2 --log_dir {logs}" """)
         text = text.replace("    name: base\n", "    name: base\n    nproc: 2\n")
+        text = text.replace("micro_batch: 4, global_batch: 4", "micro_batch: 2, global_batch: 4")  # splits over 2 ranks
         config = self.write(text)
         out = self.path("run")
         _, stdout, _ = self.pipeline(config, out, "--until", "03-recover-1")

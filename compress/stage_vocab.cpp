@@ -20,6 +20,7 @@
 #include "tokenizer/spiece_edit.h"
 #include "tokenizer/token_stats.h"
 #include "util/error.h"
+#include "util/format.h"
 #include "util/fs.h"
 
 namespace openba {
@@ -28,12 +29,6 @@ namespace {
 
 bool must_keep(PieceType t) {
   return t == PieceType::kControl || t == PieceType::kUnknown || t == PieceType::kByte || t == PieceType::kUserDefined;
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 class VocabStage : public Stage {

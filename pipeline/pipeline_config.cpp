@@ -28,8 +28,6 @@ const std::vector<std::string> kSharedDataKeys = {"eval", "eval-samples", "encod
 
 bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
 
-std::string where_of(const ConfigNode& node, const std::string& key = "") { return node.where(key); }
-
 void check_name(const std::string& name, const std::string& where, const std::string& what) {
   if (name.empty() || name.size() > 64) throw Error(where + ": " + what + " must be 1 to 64 characters");
   for (char c : name) {
@@ -46,16 +44,16 @@ void read_compress_keys(const ConfigNode& node, const std::string& kind, Compres
   for (const auto& key : node.keys()) {
     if (key == "kind" || key == "name" || key == "baseline") continue;
     if (contains(kSharedDataKeys, key)) {
-      throw Error(where_of(node, key) + ": '" + key + "' is set once for the whole run in the data: section "
+      throw Error(node.where(key) + ": '" + key + "' is set once for the whole run in the data: section "
                   "(every step is measured on the same held-out examples)");
     }
     if (key == "model" || key == "out" || key == "stage") {
-      throw Error(where_of(node, key) + ": '" + key + "' is set by the pipeline (each step reads the previous step's output)");
+      throw Error(node.where(key) + ": '" + key + "' is set by the pipeline (each step reads the previous step's output)");
     }
     bool known = false;
     for (const auto& k : compress_yaml_keys()) known = known || k.key == key;
     if (known && !contains(allowed, key)) {
-      throw Error(where_of(node, key) + ": '" + key + "' is not an option of " + kind + " steps");
+      throw Error(node.where(key) + ": '" + key + "' is not an option of " + kind + " steps");
     }
     // Unknown keys are reported by finish() with their line.
   }
@@ -89,15 +87,15 @@ void read_pretrain_keys(const ConfigNode& node, const std::string& file, Pipelin
   if (node.has("launcher")) s.launcher = node.get_string("launcher", "");
   if (node.has("nproc")) {
     s.nproc = static_cast<int>(node.get_int("nproc", 0));
-    if (s.nproc < 1) throw Error(where_of(node, "nproc") + ": nproc must be at least 1");
+    if (s.nproc < 1) throw Error(node.where("nproc") + ": nproc must be at least 1");
   }
   if (node.has("set")) {
     const YAML::Node set = node.take("set");
-    if (!set.IsMap()) throw Error(where_of(node, "set") + ": 'set' must be a mapping of training config keys");
+    if (!set.IsMap()) throw Error(node.where("set") + ": 'set' must be a mapping of training config keys");
     flatten_set(set, "", file, s.train_set);
   }
   if (!s.launcher.empty() && s.nproc > 0) {
-    throw Error(where_of(node, "nproc") + ": give launcher or nproc, not both (nproc N is openba-pretrain's own launcher)");
+    throw Error(node.where("nproc") + ": give launcher or nproc, not both (nproc N is openba-pretrain's own launcher)");
   }
 }
 

@@ -15,6 +15,7 @@
 #include "train/gradient_sync.h"
 #include "train/trainer.h"
 #include "util/error.h"
+#include "util/format.h"
 #include "util/fs.h"
 #include "util/resources.h"
 
@@ -28,12 +29,6 @@ nlohmann::ordered_json read_json(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw Error(path + ": malformed JSON (" + std::string(e.what()) + ")");
   }
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 // An output an earlier run left under other options: moved aside at once

@@ -15,6 +15,8 @@ std::string human_count(uint64_t count);
 std::string shape_string(const std::vector<int64_t>& shape);
 // "1h02m", "3m05s", "12s".
 std::string human_duration(double seconds);
+// A word for /bin/sh: single-quoted, embedded quotes escaped.
+std::string shell_quote(const std::string& text);
 // Joins with a separator.
 std::string join(const std::vector<std::string>& parts, const std::string& separator);
 

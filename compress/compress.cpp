@@ -29,6 +29,7 @@ StageContext::StageContext(const CompressOptions& o, const Checkpoint& c) : opti
   data.encoder_tokens = o.encoder_tokens;
   data.decoder_tokens = o.decoder_tokens;
   data.seed = o.data_seed;
+  data.heldout_seed = o.heldout_seed < 0 ? o.data_seed : static_cast<uint64_t>(o.heldout_seed);
   limits.max_batch = o.batch_size;
   limits.max_tokens = o.max_batch_tokens;
 }

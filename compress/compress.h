@@ -23,7 +23,8 @@ struct CompressOptions {
   int64_t encoder_tokens = 570, decoder_tokens = 381;
   size_t batch_size = 16, max_batch_tokens = 16384;
   uint64_t seed = 0;       // --score random
-  uint64_t data_seed = 0;  // calibration and held-out draws
+  uint64_t data_seed = 0;  // calibration draws (and held-out ones unless heldout_seed is set)
+  int64_t heldout_seed = -1;  // held-out draws; -1 = data_seed
   std::string score;            // layer: angular|loss; width: activation|magnitude|taylor|random
   std::string save_scores, scores_file;
   uint64_t max_shard_bytes = 5ull * 1000 * 1000 * 1000;

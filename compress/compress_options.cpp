@@ -51,6 +51,7 @@ const std::vector<CompressKey>& compress_yaml_keys() {
       unsigned_number("max-batch-tokens", &CompressOptions::max_batch_tokens),
       unsigned_number("seed", &CompressOptions::seed),
       unsigned_number("data-seed", &CompressOptions::data_seed),
+      unsigned_number("heldout-seed", &CompressOptions::heldout_seed),
       text("score", &CompressOptions::score),
       text("save-scores", &CompressOptions::save_scores),
       text("scores", &CompressOptions::scores_file),

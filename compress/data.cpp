@@ -82,13 +82,11 @@ ExampleSet heldout_examples(const std::string& shards, const TokenizerLayout& to
                             const DataOptions& options, const std::string& what) {
   if (per_denoiser <= 0) throw Error(what + "-samples must be positive");
   DataOptions o = options;
-  o.seed = options.seed + 0x5eed;  // its own stream, as the trainer's held-out set
+  o.seed = heldout_stream_seed(options.heldout_seed);
   auto stream = open_stream(shards, tokenizer, o, what);
   ExampleSet set;
   set.denoiser_names = names(*stream);
-  for (size_t d = 0; d < set.denoiser_names.size(); ++d) {
-    for (int64_t j = 0; j < per_denoiser; ++j) add(set, stream->example_with(static_cast<uint64_t>(j), static_cast<int>(d)));
-  }
+  for (const Ul2Example& e : stream->heldout_examples(per_denoiser)) add(set, e);
   return set;
 }
 

@@ -16,7 +16,8 @@ class TokenizerLayout;
 struct DataOptions {
   int64_t encoder_tokens = 570;  // OpenBA-V2's recovery lengths
   int64_t decoder_tokens = 381;
-  uint64_t seed = 0;
+  uint64_t seed = 0;          // calibration draws
+  uint64_t heldout_seed = 0;  // held-out draws (see heldout_stream_seed in train/ul2_stream.h)
 };
 
 struct ExampleSet {
@@ -32,8 +33,9 @@ struct ExampleSet {
 ExampleSet calibration_examples(const std::string& shards, const TokenizerLayout& tokenizer, int64_t count,
                                 const DataOptions& options, const std::string& what);
 
-// `per_denoiser` fixed examples for each of the seven denoisers (held-out
-// loss per denoiser, as the trainer evaluates).
+// `per_denoiser` fixed examples for each of the seven denoisers from the
+// held-out stream of options.heldout_seed: the examples openba-pretrain
+// evaluates on with the same shards, budgets and eval.seed.
 ExampleSet heldout_examples(const std::string& shards, const TokenizerLayout& tokenizer, int64_t per_denoiser,
                             const DataOptions& options, const std::string& what);
 

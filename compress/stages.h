@@ -33,6 +33,7 @@ inline void add_scoring_options(nlohmann::ordered_json& j, const CompressOptions
   j["decoder_tokens"] = o.decoder_tokens;
   j["seed"] = o.seed;
   j["data_seed"] = o.data_seed;
+  j["heldout_seed"] = o.heldout_seed < 0 ? o.data_seed : static_cast<uint64_t>(o.heldout_seed);
 }
 
 struct BlockBatch;

@@ -497,6 +497,25 @@ void softmax_minus(const float* row, float lse, float scale, int64_t n, float* o
   for (int64_t j = 0; j < n; ++j) out[j] = scale * fast_exp(row[j] - lse);
 }
 
+// logsumexp of row * scale (scale > 0).
+OPENBA_VECTOR_CLONES
+float row_logsumexp_scaled(const float* row, float scale, int64_t n) {
+  float max = row[0];
+#pragma omp simd reduction(max : max)
+  for (int64_t j = 0; j < n; ++j) max = row[j] > max ? row[j] : max;
+  float sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; ++j) sum += fast_exp((row[j] - max) * scale);
+  return max * scale + std::log(sum);
+}
+
+// out = factor * exp(row * scale - lse).
+OPENBA_VECTOR_CLONES
+void softmax_scaled(const float* row, float scale, float lse, float factor, int64_t n, float* out) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) out[j] = factor * fast_exp(row[j] * scale - lse);
+}
+
 struct CrossEntropyFunction : torch::autograd::Function<CrossEntropyFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& logits_in, const torch::Tensor& targets_in) {
     const torch::Tensor logits = logits_in.contiguous();
@@ -548,6 +567,101 @@ struct CrossEntropyFunction : torch::autograd::Function<CrossEntropyFunction> {
   }
 };
 
+// Per-row T^2 * KL(p || softmax(s / T)) for distillation, where p is the
+// teacher's distribution over ids index[r] (all ids when index is empty).
+// With q = softmax(s / T) and p normalized: KL = sum p log p - sum p (s_i / T)
+// + logsumexp(s / T), and d KL / d s_j = (q_j - p_j) / T, so the row's
+// gradient is g * T * (q - p), p scattered into the vocabulary.
+struct DistillationFunction : torch::autograd::Function<DistillationFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& logits_in, const torch::Tensor& labels_in,
+                               const torch::Tensor& probs_in, const torch::Tensor& index_in,
+                               const torch::Tensor& neg_entropy_in, double temperature) {
+    const torch::Tensor logits = logits_in.contiguous();
+    const torch::Tensor labels = labels_in.to(torch::kLong).contiguous();
+    const torch::Tensor probs = probs_in.contiguous(), neg_entropy = neg_entropy_in.contiguous();
+    const torch::Tensor index = index_in.numel() ? index_in.to(torch::kLong).contiguous() : index_in;
+    const int64_t n = logits.size(0), v = logits.size(1), k = probs.size(1);
+    const bool all_ids = index.numel() == 0;
+    if (probs.size(0) != n || (all_ids ? k != v : index.sizes() != probs.sizes())) {
+      throw Error("distillation: teacher targets [" + std::to_string(probs.size(0)) + ", " + std::to_string(k) +
+                  "] do not fit student logits [" + std::to_string(n) + ", " + std::to_string(v) + "]");
+    }
+    const float inv_t = static_cast<float>(1.0 / temperature);
+    const float t2 = static_cast<float>(temperature * temperature);
+    auto out = torch::empty({n});
+    auto lse = torch::empty({n});
+    const float* ld = logits.data_ptr<float>();
+    const int64_t* yd = labels.data_ptr<int64_t>();
+    const float* pd = probs.data_ptr<float>();
+    const int64_t* id = all_ids ? nullptr : index.data_ptr<int64_t>();
+    const float* hd = neg_entropy.data_ptr<float>();
+    float* od = out.data_ptr<float>();
+    float* sd = lse.data_ptr<float>();
+    parallel_for(n, std::max<int64_t>(1, 65536 / v), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        if (yd[r] < 0) {
+          od[r] = 0.0f;
+          sd[r] = 0.0f;
+          continue;
+        }
+        const float* row = ld + r * v;
+        const float* p = pd + r * k;
+        sd[r] = row_logsumexp_scaled(row, inv_t, v);
+        float dot = 0;
+        if (all_ids) {
+#pragma omp simd reduction(+ : dot)
+          for (int64_t j = 0; j < v; ++j) dot += p[j] * row[j];
+        } else {
+          const int64_t* ids = id + r * k;
+          for (int64_t j = 0; j < k; ++j) dot += p[j] * row[ids[j]];
+        }
+        od[r] = t2 * (hd[r] - dot * inv_t + sd[r]);
+      }
+    });
+    ctx->save_for_backward({logits, labels, probs, index, lse});
+    ctx->saved_data["temperature"] = temperature;
+    return out;
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    RECORD_FUNCTION("openba::distillation_backward", std::vector<c10::IValue>());
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor logits = saved[0], labels = saved[1], probs = saved[2], index = saved[3], lse = saved[4];
+    const double temperature = ctx->saved_data["temperature"].toDouble();
+    const float inv_t = static_cast<float>(1.0 / temperature);
+    const torch::Tensor g = grads[0].contiguous();
+    const int64_t n = logits.size(0), v = logits.size(1), k = probs.size(1);
+    const bool all_ids = index.numel() == 0;
+    auto dl = torch::empty_like(logits);
+    const float* ld = logits.data_ptr<float>();
+    const int64_t* yd = labels.data_ptr<int64_t>();
+    const float* pd = probs.data_ptr<float>();
+    const int64_t* id = all_ids ? nullptr : index.data_ptr<int64_t>();
+    const float* sd = lse.data_ptr<float>();
+    const float* gd = g.data_ptr<float>();
+    float* dd = dl.data_ptr<float>();
+    parallel_for(n, std::max<int64_t>(1, 65536 / v), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        float* d = dd + r * v;
+        if (yd[r] < 0) {
+          std::fill(d, d + v, 0.0f);
+          continue;
+        }
+        const float scale = gd[r] * static_cast<float>(temperature);
+        softmax_scaled(ld + r * v, inv_t, sd[r], scale, v, d);
+        const float* p = pd + r * k;
+        if (all_ids) {
+#pragma omp simd
+          for (int64_t j = 0; j < v; ++j) d[j] -= scale * p[j];
+        } else {
+          const int64_t* ids = id + r * k;
+          for (int64_t j = 0; j < k; ++j) d[ids[j]] -= scale * p[j];
+        }
+      }
+    });
+    return {dl, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
 }  // namespace
 
 torch::Tensor linear_autograd(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
@@ -591,6 +705,12 @@ torch::Tensor cross_attention_autograd(const torch::Tensor& q, const torch::Tens
 torch::Tensor cross_entropy_autograd(const torch::Tensor& logits, const torch::Tensor& targets) {
   require_float_cpu(logits, "logits");
   return CrossEntropyFunction::apply(logits, targets);
+}
+
+torch::Tensor distillation_autograd(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& probs,
+                                   const torch::Tensor& index, const torch::Tensor& neg_entropy, double temperature) {
+  require_float_cpu(logits, "logits");
+  return DistillationFunction::apply(logits, labels, probs, absent_as_empty(index), neg_entropy, temperature);
 }
 
 }  // namespace openba::cpu

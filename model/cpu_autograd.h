@@ -39,4 +39,12 @@ torch::Tensor cross_attention_autograd(const torch::Tensor& q, const torch::Tens
 // NLL 0). Returns [N].
 torch::Tensor cross_entropy_autograd(const torch::Tensor& logits, const torch::Tensor& targets);
 
+// Per-row T^2 * KL(teacher || softmax(logits / T)) for distillation
+// (train/distillation.h): logits [N, V]; labels [N] (-100: row not counted,
+// 0); the teacher's probabilities probs [N, K] over the ids index [N, K]
+// (undefined: K = V, every id in order), and neg_entropy [N] = sum p log p.
+// Differentiable in logits. Returns [N].
+torch::Tensor distillation_autograd(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& probs,
+                                   const torch::Tensor& index, const torch::Tensor& neg_entropy, double temperature);
+
 }  // namespace openba::cpu

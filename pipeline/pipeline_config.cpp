@@ -24,7 +24,7 @@ const std::vector<std::string> kNeuronKeys = {"ffn", "heads", "hidden", "round-t
 const std::vector<std::string> kVocabKeys = {"vocab", "min-freq", "corpus"};
 // Held-out options live in `data:` so that every step is measured on the same examples.
 const std::vector<std::string> kSharedDataKeys = {"eval", "eval-samples", "encoder-tokens", "decoder-tokens",
-                                                  "data-seed"};
+                                                  "data-seed", "heldout-seed"};
 
 bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
 
@@ -99,6 +99,106 @@ void read_pretrain_keys(const ConfigNode& node, const std::string& file, Pipelin
   }
 }
 
+// Training keys the pipeline sets itself, refused in a `set:` (`more`: the
+// keys a baseline sets too).
+void check_pretrain_set(const std::vector<ConfigNode::Override>& set, const std::vector<std::string>& more = {}) {
+  for (const auto& o : set) {
+    const std::string key = o.assignment.substr(0, o.assignment.find('='));
+    if (key == "model.checkpoint" || key == "model") {
+      throw Error(o.where + ": model.checkpoint is set by the pipeline (the previous step's output)");
+    }
+    if (key == "distill" || key.rfind("distill.", 0) == 0) {
+      throw Error(o.where + ": '" + key + "': distillation is a step's distill: key (teacher: input | STEP | DIR, "
+                  "alpha, temperature, top_k), not a training key under set:");
+    }
+    if (key == "eval.seed" || key == "eval.examples_per_denoiser" || key == "data.heldout" || key == "eval") {
+      throw Error(o.where + ": '" + key + "' is the run's held-out set, given once in the data: section "
+                  "(heldout, heldout_per_denoiser, heldout_seed), so that every held-out figure is measured on the same examples");
+    }
+    if (contains(more, key)) throw Error(o.where + ": '" + key + "' is set by the baseline itself");
+  }
+}
+
+// A pretrain step's distill: mapping; the teacher is resolved against the
+// steps before it (`earlier`).
+StepDistill read_distill(const ConfigNode& node, const std::vector<PipelineStep>& earlier) {
+  StepDistill d;
+  d.where = node.where("distill");
+  const ConfigNode m = node.child("distill");
+  d.teacher = m.require_string("teacher");
+  if (d.teacher.empty()) throw Error(m.where("teacher") + ": distill.teacher is empty (input, an earlier step or a directory)");
+  auto add = [&](const std::string& key, const std::string& value) {
+    d.options.push_back({"distill." + key + "=" + value, m.where(key)});
+  };
+  char text[64];
+  if (m.has("alpha")) {
+    std::snprintf(text, sizeof(text), "%.17g", m.get_double("alpha", 0));
+    add("alpha", text);
+  }
+  if (m.has("temperature")) {
+    std::snprintf(text, sizeof(text), "%.17g", m.get_double("temperature", 0));
+    add("temperature", text);
+  }
+  if (m.has("top_k")) add("top_k", std::to_string(m.get_int("top_k", 0)));
+  if (d.teacher != "input") {
+    for (const auto& s : earlier) {
+      if (d.teacher == std::to_string(s.index) || d.teacher == s.id || d.teacher == s.name) d.teacher_step = s.index - 1;
+    }
+  }
+  return d;
+}
+
+void check_later_reference(const StepDistill& d, const PipelineStep& self, const std::vector<ConfigNode>& steps,
+                           const std::string& where) {
+  if (d.teacher_step >= 0 || d.teacher == "input") return;
+  for (size_t i = static_cast<size_t>(self.index - 1); i < steps.size(); ++i) {
+    const std::string name = steps[i].get_string("name", steps[i].get_string("kind", ""));
+    char id[96];
+    std::snprintf(id, sizeof(id), "%02zu-%s", i + 1, name.c_str());
+    if (d.teacher == std::to_string(i + 1) || d.teacher == id || d.teacher == name) {
+      throw Error(where + ": distill.teacher '" + d.teacher + "' names step " + id +
+                  (i + 1 == static_cast<size_t>(self.index) ? ", this step itself" : ", which comes after this one") +
+                  ": the teacher is the input model or an earlier step's output");
+    }
+  }
+}
+
+ScratchBaseline read_scratch(const ConfigNode& node, const std::string& file, const PipelineStep& pretrain_defaults) {
+  ScratchBaseline b;
+  b.where = node.where();
+  b.lrs = node.get_doubles("lr", {});
+  if (b.lrs.empty()) throw Error(node.where("lr") + ": baselines.scratch needs lr: [...] (the learning rates to sweep)");
+  for (double lr : b.lrs) {
+    if (!(lr > 0)) throw Error(node.where("lr") + ": learning rates must be positive");
+  }
+  b.extend = node.get_int("extend", 1);
+  if (b.extend < 1) throw Error(node.where("extend") + ": extend must be >= 1 (1 = no longer run)");
+  const int64_t seed = node.get_int("seed", 0);
+  if (seed < 0) throw Error(node.where("seed") + ": seed must not be negative");
+  b.seed = static_cast<uint64_t>(seed);
+  PipelineStep own;
+  read_pretrain_keys(node, file, own);
+  b.train_config = node.has("config") ? own.train_config : pretrain_defaults.train_config;
+  b.launcher = node.has("launcher") || node.has("nproc") ? own.launcher : pretrain_defaults.launcher;
+  b.nproc = node.has("launcher") || node.has("nproc") ? own.nproc : pretrain_defaults.nproc;
+  b.train_set = pretrain_defaults.train_set;
+  b.train_set.insert(b.train_set.end(), own.train_set.begin(), own.train_set.end());
+  check_pretrain_set(own.train_set, {"trainer.steps", "trainer.lr", "trainer.min_lr"});
+  nlohmann::ordered_json spec;
+  spec["lr"] = b.lrs;
+  spec["extend"] = b.extend;
+  spec["seed"] = b.seed;
+  spec["config"] = b.train_config;
+  spec["config_sha256"] = b.train_config.empty() ? "" : sha256_hex(read_text_file(b.train_config));
+  auto set = nlohmann::ordered_json::array();
+  for (const auto& o : b.train_set) set.push_back(o.assignment);
+  spec["set"] = set;
+  spec["launcher"] = b.launcher;
+  spec["nproc"] = b.nproc;
+  b.spec = spec;
+  return b;
+}
+
 nlohmann::ordered_json compress_spec(const PipelineStep& s) {
   const CompressOptions& o = s.compress;
   nlohmann::ordered_json j;
@@ -150,6 +250,9 @@ PipelineConfig load_pipeline(const std::string& path) {
   const int64_t seed = data.get_int("seed", 0);
   if (seed < 0) throw Error(data.where("seed") + ": data.seed must not be negative");
   p.data.seed = static_cast<uint64_t>(seed);
+  const int64_t heldout_seed = data.get_int("heldout_seed", seed);
+  if (heldout_seed < 0) throw Error(data.where("heldout_seed") + ": data.heldout_seed must not be negative");
+  p.data.heldout_seed = static_cast<uint64_t>(heldout_seed);
   if (p.data.heldout_per_denoiser <= 0) throw Error(data.where("heldout_per_denoiser") + ": must be positive");
   if (p.data.encoder_tokens <= 0 || p.data.decoder_tokens <= 0) throw Error(data.where() + ": token budgets must be positive");
 
@@ -161,11 +264,13 @@ PipelineConfig load_pipeline(const std::string& path) {
   compress_defaults.encoder_tokens = p.data.encoder_tokens;
   compress_defaults.decoder_tokens = p.data.decoder_tokens;
   compress_defaults.data_seed = p.data.seed;
+  compress_defaults.heldout_seed = static_cast<int64_t>(p.data.heldout_seed);
   PipelineStep pretrain_defaults;
   if (root.has("defaults")) {
     const ConfigNode defaults = root.child("defaults");
     if (defaults.has("compress")) read_compress_keys(defaults.child("compress"), "all compression", compress_defaults, kCommonCompressKeys);
     if (defaults.has("pretrain")) read_pretrain_keys(defaults.child("pretrain"), path, pretrain_defaults);
+    check_pretrain_set(pretrain_defaults.train_set);
   }
 
   p.compress_defaults = compress_defaults;
@@ -217,10 +322,16 @@ PipelineConfig load_pipeline(const std::string& path) {
         s.nproc = own.nproc;
       }
       s.train_set.insert(s.train_set.end(), own.train_set.begin(), own.train_set.end());
-      for (const auto& o : s.train_set) {
-        const std::string key = o.assignment.substr(0, o.assignment.find('='));
-        if (key == "model.checkpoint" || key == "model") {
-          throw Error(o.where + ": model.checkpoint is set by the pipeline (the previous step's output)");
+      check_pretrain_set(own.train_set);
+      if (node.has("distill")) {
+        s.distill = read_distill(node, p.steps);
+        check_later_reference(s.distill, s, steps, s.distill.where);
+      }
+      if (node.has("baseline")) {
+        s.baseline = node.get_string("baseline", "");
+        if (s.baseline != "ul2" || !s.distill.enabled()) {
+          throw Error(node.where("baseline") + ": a pretrain step's baseline is ul2 (the same step trained without "
+                      "distillation, beside it), and needs the step's distill: section");
         }
       }
       spec["config"] = s.train_config;
@@ -228,6 +339,15 @@ PipelineConfig load_pipeline(const std::string& path) {
       auto set = nlohmann::ordered_json::array();
       for (const auto& o : s.train_set) set.push_back(o.assignment);
       spec["set"] = set;
+      if (s.distill.enabled()) {
+        nlohmann::ordered_json d;
+        d["teacher"] = s.distill.teacher;
+        auto options = nlohmann::ordered_json::array();
+        for (const auto& o : s.distill.options) options.push_back(o.assignment);
+        d["options"] = options;
+        spec["distill"] = d;
+      }
+      spec["baseline"] = s.baseline;
     }
     // eval: no options.
     nlohmann::ordered_json d;
@@ -237,9 +357,14 @@ PipelineConfig load_pipeline(const std::string& path) {
     d["encoder_tokens"] = p.data.encoder_tokens;
     d["decoder_tokens"] = p.data.decoder_tokens;
     d["seed"] = p.data.seed;
+    d["heldout_seed"] = p.data.heldout_seed;
     spec["data"] = d;
     s.spec = spec;
     p.steps.push_back(std::move(s));
+  }
+  if (root.has("baselines")) {
+    const ConfigNode baselines = root.child("baselines");
+    if (baselines.has("scratch")) p.scratch = read_scratch(baselines.child("scratch"), path, pretrain_defaults);
   }
   root.finish();
   return p;

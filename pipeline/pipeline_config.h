@@ -10,7 +10,9 @@
 //     heldout_per_denoiser: 16       # held-out examples per UL2 denoiser
 //     encoder_tokens: 570            # UL2 example budgets (held-out, calibration, pretrain ul2.*)
 //     decoder_tokens: 381
-//     seed: 0                        # held-out/calibration draws; pretrain step i uses data.seed = seed + i
+//     seed: 0                        # calibration draws; pretrain step i uses data.seed = seed + i
+//     heldout_seed: 0                # which held-out examples (default: seed); every step and every
+//                                    # evaluation inside a pretrain step (eval.seed) uses this one set
 //   defaults:
 //     compress: {calib-samples: 1024}             # any openba-compress option key
 //     pretrain: {config: FILE, set: {...}, launcher: "...", nproc: N}
@@ -18,6 +20,13 @@
 //     - kind: layer | neuron | vocab | pretrain | eval
 //       name: NAME                   # optional; the directory is NN-NAME (default NN-kind)
 //       ...                          # the kind's options
+//   baselines:                       # optional: what the compression is compared with
+//     scratch:                       # the last recovered shape from random init (scratch_baseline.h)
+//       lr: [1.0e-3, 2.0e-3]         # learning rates swept (min_lr = lr / 10); the best is reported
+//       extend: 3                    # the best lr again to 3x the tokens (tokens to match); 1 = off
+//       seed: 0                      # init seed
+//       config: FILE                 # training config (default: defaults.pretrain's)
+//       set: {...}                   # over defaults.pretrain's set
 //
 // Compression steps take openba-compress's option keys (`keep-decoder-layers:
 // 8`, `ffn: 224`, `score: activation`, ...), plus `baseline: random` on a
@@ -26,7 +35,13 @@
 // `set:` keys over it (dotted or nested, as openba-pretrain --set), and
 // optionally `launcher:` (a command line that starts openba-pretrain on
 // many processes, e.g. "torchrun --nproc-per-node 8 --no-python") or
-// `nproc: N` (openba-pretrain's own launcher). Eval steps take no options.
+// `nproc: N` (openba-pretrain's own launcher); `distill: {teacher: input |
+// STEP | DIR, alpha, temperature, top_k}` trains with distillation from the
+// run's input model, an earlier step's output (number, directory or name)
+// or a checkpoint directory; with it, `baseline: ul2` also trains the same
+// step without distillation (same data, same tokens) into NN-name-ul2.
+// Eval steps take no options. Held-out options (eval.seed,
+// eval.examples_per_denoiser, data.heldout) are the run's, from data:.
 //
 // Unknown keys anywhere are errors naming their line. Relative paths are
 // taken from the working directory (as in configs/train).
@@ -48,6 +63,30 @@ struct PipelineData {
   int64_t heldout_per_denoiser = 16;
   int64_t encoder_tokens = 570, decoder_tokens = 381;
   uint64_t seed = 0;
+  uint64_t heldout_seed = 0;
+};
+
+// A pretrain step's `distill:`.
+struct StepDistill {
+  std::string teacher;     // as written: "input", an earlier step, or a checkpoint directory
+  int teacher_step = -1;   // 0-based index of the earlier step it names; -1 = input model or directory
+  std::vector<ConfigNode::Override> options;  // distill.alpha / temperature / top_k, with their lines
+  std::string where;       // "file:line" of the distill: key
+  bool enabled() const { return !teacher.empty(); }
+};
+
+// `baselines: scratch:` (pipeline/scratch_baseline.h runs it).
+struct ScratchBaseline {
+  std::vector<double> lrs;  // swept learning rates
+  int64_t extend = 1;       // the best lr again to extend x the tokens (1 = not)
+  uint64_t seed = 0;        // init seed
+  std::string train_config;
+  std::vector<ConfigNode::Override> train_set;
+  std::string launcher;
+  int nproc = 0;
+  std::string where;
+  nlohmann::ordered_json spec;  // what its results depend on besides the steps (hashed)
+  bool enabled() const { return !lrs.empty(); }
 };
 
 struct PipelineStep {
@@ -58,12 +97,13 @@ struct PipelineStep {
   std::string where;  // "file:line" of the step, for errors
   // layer / neuron / vocab: everything but model and out.
   CompressOptions compress;
-  std::string baseline;  // neuron: "random" also runs the random-score baseline
+  std::string baseline;  // neuron: "random" also runs the random-score baseline; pretrain: "ul2" (without distillation)
   // pretrain
   std::string train_config;                     // base training config ("" = built-in defaults)
   std::vector<ConfigNode::Override> train_set;  // the step's `set:` (and the defaults'), with their lines
   std::string launcher;                         // "" = in this process
   int nproc = 0;                                // > 0: openba-pretrain --nproc N
+  StepDistill distill;
   // What the step's result depends on (hashed into the run's chain; shown
   // when a RUN_DIR was made with other options).
   nlohmann::ordered_json spec;
@@ -76,6 +116,7 @@ struct PipelineConfig {
   PipelineData data;
   CompressOptions compress_defaults;  // data options and defaults.compress (batch limits of held-out evaluation)
   std::vector<PipelineStep> steps;
+  ScratchBaseline scratch;
 };
 
 // Parses and checks the file (kinds, keys, types, step names); shapes and

@@ -6,6 +6,7 @@
 #include "compress/layer_stage.h"
 #include "compress/width_units.h"
 #include "model/checkpoint.h"
+#include "pipeline/scratch_baseline.h"
 #include "tokenizer/layout.h"
 #include "tokenizer/shard_reader.h"
 #include "util/error.h"
@@ -99,24 +100,72 @@ void check_shards(const std::string& dir, const PlanState& st, const std::string
   if (st.tokenizer) shards.require_tokenizer(st.tokenizer->fingerprint(), "the model's tokenizer (" + what + " " + dir + ")");
 }
 
+// A pretrain step's teacher: the input model, an earlier step (which, the
+// vocabulary step being last, has the student's tokenizer and rows), or a
+// directory checked here as openba-pretrain would check it.
+void plan_teacher(const PipelineConfig& p, const PipelineStep& s, const DistillConfig& d, const PlanState& st) {
+  const std::string what = s.distill.where + ": distill.teacher " + s.distill.teacher;
+  if (d.top_k > st.config.vocab_size) {
+    throw Error("distill.top_k " + std::to_string(d.top_k) + " is larger than the vocabulary (" +
+                std::to_string(st.config.vocab_size) + " rows at this step)");
+  }
+  if (s.distill.teacher == "input" || s.distill.teacher_step >= 0) return;
+  if (!fs::is_directory(s.distill.teacher)) {
+    throw Error(what + ": neither 'input', nor a step before this one, nor a checkpoint directory");
+  }
+  std::unique_ptr<Checkpoint> teacher;
+  try {
+    teacher = std::make_unique<Checkpoint>(Checkpoint::open(s.distill.teacher));
+  } catch (const Error& e) {
+    throw Error(what + ": not a checkpoint this family can read (" + std::string(e.what()) + ")");
+  }
+  if (!fs::is_regular_file(fs::path(s.distill.teacher) / "spiece.model") || !st.tokenizer ||
+      TokenizerLayout::load(s.distill.teacher).fingerprint() != st.tokenizer->fingerprint()) {
+    throw Error(what + ": its tokenizer is not the model's (" + p.model + "): the teacher must carry the same spiece.model");
+  }
+  if (teacher->config().vocab_size != st.config.vocab_size) {
+    throw Error(what + ": has " + std::to_string(teacher->config().vocab_size) + " vocabulary rows but the student has " +
+                std::to_string(st.config.vocab_size) + " at this step");
+  }
+}
+
 }  // namespace
 
-ConfigNode pretrain_config_node(const PipelineConfig& p, const PipelineStep& s, const std::string& input) {
-  const std::string source = p.file + " (step " + s.id + ")";
+std::vector<ConfigNode::Override> pipeline_training_overrides(const PipelineConfig& p, const std::string& source,
+                                                              const std::string& input, uint64_t data_seed) {
   std::vector<ConfigNode::Override> set;
   set.push_back({"model.checkpoint=" + yaml_quoted(input), source + ": model.checkpoint (the previous step's output)"});
   if (!p.data.train.empty()) set.push_back({"data.train=[{shards: " + yaml_quoted(p.data.train) + "}]", p.file + ": data.train"});
-  if (!p.data.heldout.empty()) set.push_back({"data.heldout=" + yaml_quoted(p.data.heldout), p.file + ": data.heldout"});
-  // Each recovery step draws its own examples.
-  set.push_back({"data.seed=" + std::to_string(p.data.seed + static_cast<uint64_t>(s.index)), p.file + ": data.seed"});
+  if (!p.data.heldout.empty()) {
+    set.push_back({"data.heldout=" + yaml_quoted(p.data.heldout), p.file + ": data.heldout"});
+    // The run's one held-out set: the examples every step is measured on.
+    set.push_back({"eval.seed=" + std::to_string(p.data.heldout_seed), p.file + ": data.heldout_seed"});
+    set.push_back({"eval.examples_per_denoiser=" + std::to_string(p.data.heldout_per_denoiser),
+                   p.file + ": data.heldout_per_denoiser"});
+  }
+  set.push_back({"data.seed=" + std::to_string(data_seed), p.file + ": data.seed"});
   set.push_back({"ul2.encoder_tokens=" + std::to_string(p.data.encoder_tokens), p.file + ": data.encoder_tokens"});
   set.push_back({"ul2.decoder_tokens=" + std::to_string(p.data.decoder_tokens), p.file + ": data.decoder_tokens"});
+  return set;
+}
+
+ConfigNode pretrain_config_node(const PipelineConfig& p, const PipelineStep& s, const std::string& input,
+                                const std::string& teacher) {
+  const std::string source = p.file + " (step " + s.id + ")";
+  // Each recovery step draws its own examples.
+  std::vector<ConfigNode::Override> set =
+      pipeline_training_overrides(p, source, input, p.data.seed + static_cast<uint64_t>(s.index));
   set.insert(set.end(), s.train_set.begin(), s.train_set.end());
+  if (!teacher.empty()) {
+    set.push_back({"distill.teacher=" + yaml_quoted(teacher), s.distill.where + ": distill.teacher (" + s.distill.teacher + ")"});
+    set.insert(set.end(), s.distill.options.begin(), s.distill.options.end());
+  }
   return ConfigNode::load(s.train_config, set, source);
 }
 
-TrainConfig pretrain_config(const PipelineConfig& p, const PipelineStep& s, const std::string& input) {
-  const ConfigNode node = pretrain_config_node(p, s, input);
+TrainConfig pretrain_config(const PipelineConfig& p, const PipelineStep& s, const std::string& input,
+                            const std::string& teacher) {
+  const ConfigNode node = pretrain_config_node(p, s, input, teacher);
   return read_train_config(node);
 }
 
@@ -154,10 +203,12 @@ std::vector<ModelConfig> plan_pipeline(const PipelineConfig& p) {
       }
       if (s.kind == "pretrain") {
         if (p.data.train.empty()) throw Error("a pretrain step needs data.train");
-        const TrainConfig c = pretrain_config(p, s, "(the output of the step before)");
+        const TrainConfig c =
+            pretrain_config(p, s, "(the output of the step before)", s.distill.enabled() ? "(the teacher)" : "");
         (void)c.accumulation_steps(s.nproc > 0 ? s.nproc : 1);
         for (const auto& source : c.train) check_shards(source.shards, st, "data.train");
         check_shards(c.heldout, st, "data.heldout");
+        if (s.distill.enabled()) plan_teacher(p, s, c.distill, st);
       }
       if (s.kind == "eval" && p.data.heldout.empty()) throw Error("an eval step needs data.heldout");
     } catch (const Error& e) {
@@ -168,6 +219,7 @@ std::vector<ModelConfig> plan_pipeline(const PipelineConfig& p) {
     }
     shapes.push_back(st.config);
   }
+  if (p.scratch.enabled()) (void)plan_scratch(p);
   return shapes;
 }
 

@@ -16,6 +16,7 @@
 #include "pipeline/report_html.h"
 #include "pipeline/run_report.h"
 #include "pipeline/run_state.h"
+#include "pipeline/scratch_baseline.h"
 #include "util/error.h"
 #include "util/format.h"
 #include "util/fs.h"
@@ -133,6 +134,7 @@ int run_pipeline(const PipelineRun& run) {
   const bool resume_start = start < state.steps.size() && start < p.steps.size() && state.steps[start].status == "started" &&
                             state.steps[start].chain == chains[start] && from == SIZE_MAX;
   state.truncate(start);
+  if (start < p.steps.size()) state.baselines.clear();  // they compare with the steps' results
   state.name = p.name;
   state.file = p.file;
   state.model = p.model;
@@ -174,6 +176,13 @@ int run_pipeline(const PipelineRun& run) {
     state.save(state_path);
     Stopwatch step_clock;
     StepOutcome outcome;
+    if (s.distill.enabled()) {
+      const std::string& t = s.distill.teacher;
+      input.teacher = t == "input" ? p.model
+                      : s.distill.teacher_step >= 0
+                          ? state.steps.at(static_cast<size_t>(s.distill.teacher_step)).entry.at("output").get<std::string>()
+                          : t;
+    }
     if (s.kind == "pretrain") {
       outcome = run_pretrain_step(run, p, s, input, i == start && resume_start, heldout);
     } else if (s.kind == "eval") {
@@ -195,6 +204,10 @@ int run_pipeline(const PipelineRun& run) {
     std::fflush(stdout);
     input.dir = outcome.output;
     input.heldout = outcome.heldout_after;
+    input.teacher.clear();
+  }
+  if (p.scratch.enabled() && until == p.steps.size() - 1) {
+    run_scratch_baseline(run, p, chains.back(), state, state_path, heldout);
   }
   const nlohmann::ordered_json report = write_run_report(p, shapes, state, run.run_dir, heldout_json());
   std::printf("\n%s", pipeline_table(report).c_str());

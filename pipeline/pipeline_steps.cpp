@@ -41,12 +41,16 @@ void remove_stale(const std::string& dir) {
   fs::remove_all(aside);
 }
 
-// The training log of a run directory: (step, loss) and (step, eval_loss), the tokens seen.
-struct TrainLog {
-  int64_t tokens = 0;
-  double first_loss = 0, last_loss = 0;
-  int points = 0;
-};
+nlohmann::ordered_json heldout_section(HeldoutSet& heldout, const nlohmann::ordered_json& before,
+                                       const nlohmann::ordered_json& after) {
+  nlohmann::ordered_json h = heldout.describe();
+  h["before"] = before;
+  h["after"] = after;
+  if (before.is_object() && after.is_object()) h["loss_increase"] = after["loss"].get<double>() - before["loss"].get<double>();
+  return h;
+}
+
+}  // namespace
 
 TrainLog read_train_log(const std::string& metrics) {
   TrainLog t;
@@ -69,16 +73,48 @@ TrainLog read_train_log(const std::string& metrics) {
   return t;
 }
 
-nlohmann::ordered_json heldout_section(HeldoutSet& heldout, const nlohmann::ordered_json& before,
-                                       const nlohmann::ordered_json& after) {
-  nlohmann::ordered_json h = heldout.describe();
-  h["before"] = before;
-  h["after"] = after;
-  if (before.is_object() && after.is_object()) h["loss_increase"] = after["loss"].get<double>() - before["loss"].get<double>();
-  return h;
+TrainingRun train_into(const PipelineRun& run, const ConfigNode& node, const std::string& dir, const std::string& launcher,
+                       int nproc, bool resume, const std::string& label) {
+  const TrainConfig config = read_train_config(node);
+  TrainingRun out;
+  out.final_dir = (fs::path(dir) / "final").string();
+  if (!resume) remove_stale(dir);
+  // The final model is written last, atomically: when it is there the
+  // training finished.
+  if (resume && fs::is_directory(out.final_dir)) return out;
+  Stopwatch clock;
+  if (launcher.empty() && nproc == 0) {
+    if (resume && fs::is_directory(dir)) std::printf("== %s: resuming from its last checkpoint\n", label.c_str());
+    TrainerRun t;
+    t.out_dir = dir;
+    t.resume = resume;
+    t.effective_config = node.dump();
+    t.quiet = run.quiet;
+    LocalSync sync;
+    run_training(config, t, sync);
+  } else {
+    fs::create_directories(dir);
+    const std::string config_path = (fs::path(dir) / "pipeline-train.yaml").string();
+    StagingDir::write_file_atomically(config_path, node.dump());
+    std::string cmd = launcher.empty() ? "" : launcher + " ";
+    cmd += shell_quote((fs::path(run.tools_dir) / "openba-pretrain").string());
+    if (nproc > 0) cmd += " --nproc " + std::to_string(nproc);
+    cmd += " --config " + shell_quote(config_path) + " --out " + shell_quote(dir);
+    if (resume) cmd += " --resume";
+    if (run.quiet) cmd += " --quiet";
+    out.launcher = cmd;
+    std::printf("== %s: %s\n", label.c_str(), cmd.c_str());
+    std::fflush(stdout);
+    const int status = std::system(cmd.c_str());
+    if (status != 0 || !fs::is_directory(out.final_dir)) {
+      const int code = status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      throw Error(label + ": the launcher exited with status " + std::to_string(code) + " (see " + dir +
+                  "/train.log); run the same command again to resume from the last checkpoint");
+    }
+  }
+  out.seconds = clock.seconds();
+  return out;
 }
-
-}  // namespace
 
 const ExampleSet& HeldoutSet::examples() {
   if (!set_) {
@@ -87,6 +123,7 @@ const ExampleSet& HeldoutSet::examples() {
     data.encoder_tokens = pipeline_.data.encoder_tokens;
     data.decoder_tokens = pipeline_.data.decoder_tokens;
     data.seed = pipeline_.data.seed;
+    data.heldout_seed = pipeline_.data.heldout_seed;
     set_ = std::make_unique<ExampleSet>(
         heldout_examples(pipeline_.data.heldout, tokenizer, pipeline_.data.heldout_per_denoiser, data, "data.heldout"));
   }
@@ -106,6 +143,7 @@ nlohmann::ordered_json HeldoutSet::describe() {
   j["data"] = pipeline_.data.heldout;
   j["examples"] = examples().examples.size();
   j["per_denoiser"] = pipeline_.data.heldout_per_denoiser;
+  j["seed"] = pipeline_.data.heldout_seed;
   j["encoder_tokens"] = pipeline_.data.encoder_tokens;
   j["decoder_tokens"] = pipeline_.data.decoder_tokens;
   return j;
@@ -141,6 +179,7 @@ StepOutcome run_compress_step(const PipelineRun& run, const PipelineStep& step, 
     run_compress(b);
     const std::string dir = b.out;
     const auto rb = read_json((fs::path(dir) / "report.json").string());
+    out.baseline["kind"] = "random";
     out.baseline["score"] = "random";
     out.baseline["dir"] = dir;
     out.baseline["report"] = (fs::path(dir) / "report.json").string();
@@ -152,45 +191,12 @@ StepOutcome run_compress_step(const PipelineRun& run, const PipelineStep& step, 
 StepOutcome run_pretrain_step(const PipelineRun& run, const PipelineConfig& pipeline, const PipelineStep& step,
                               const StepInput& input, bool resume, HeldoutSet& heldout) {
   const std::string dir = (fs::path(run.run_dir) / step.id).string();
-  const std::string final_dir = (fs::path(dir) / "final").string();
-  const ConfigNode node = pretrain_config_node(pipeline, step, input.dir);
+  const ConfigNode node = pretrain_config_node(pipeline, step, input.dir, input.teacher);
   const TrainConfig config = read_train_config(node);
-  if (!resume) remove_stale(dir);
-  Stopwatch clock;
-  // The final model is written last, atomically: when it is there the
-  // training finished and only the step's report is missing.
-  const bool finished = resume && fs::is_directory(final_dir);
-  std::string launcher = "in process";
-  if (!finished && step.launcher.empty() && step.nproc == 0) {
-    if (resume) std::printf("== %s: resuming from its last checkpoint\n", step.id.c_str());
-    TrainerRun t;
-    t.out_dir = dir;
-    t.resume = resume;
-    t.effective_config = node.dump();
-    t.quiet = run.quiet;
-    LocalSync sync;
-    run_training(config, t, sync);
-  } else if (!finished) {
-    fs::create_directories(dir);
-    const std::string config_path = (fs::path(dir) / "pipeline-train.yaml").string();
-    StagingDir::write_file_atomically(config_path, node.dump());
-    std::string cmd = step.launcher.empty() ? "" : step.launcher + " ";
-    cmd += shell_quote((fs::path(run.tools_dir) / "openba-pretrain").string());
-    if (step.nproc > 0) cmd += " --nproc " + std::to_string(step.nproc);
-    cmd += " --config " + shell_quote(config_path) + " --out " + shell_quote(dir);
-    if (resume) cmd += " --resume";
-    if (run.quiet) cmd += " --quiet";
-    launcher = cmd;
-    std::printf("== %s: %s\n", step.id.c_str(), cmd.c_str());
-    std::fflush(stdout);
-    const int status = std::system(cmd.c_str());
-    if (status != 0 || !fs::is_directory(final_dir)) {
-      const int code = status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      throw Error("step " + step.id + ": the launcher exited with status " + std::to_string(code) +
-                  " (see " + dir + "/train.log); run the same command again to resume from the last checkpoint");
-    }
-  }
-  const double train_seconds = clock.seconds();
+  const TrainingRun training = train_into(run, node, dir, step.launcher, step.nproc, resume, "step " + step.id);
+  const std::string& final_dir = training.final_dir;
+  const std::string& launcher = training.launcher;
+  double train_seconds = training.seconds;
 
   StepOutcome out;
   out.output = final_dir;
@@ -202,6 +208,26 @@ StepOutcome run_pretrain_step(const PipelineRun& run, const PipelineConfig& pipe
   }
   const std::string metrics = (fs::path(dir) / "metrics.jsonl").string();
   const TrainLog log = read_train_log(metrics);
+  if (step.baseline == "ul2") {
+    // The same step without distillation: same input, data, schedule and
+    // tokens, so the difference is what the teacher bought.
+    const std::string ul2_dir = dir + "-ul2";
+    const ConfigNode ul2_node = pretrain_config_node(pipeline, step, input.dir);
+    const TrainingRun ul2 = train_into(run, ul2_node, ul2_dir, step.launcher, step.nproc, resume,
+                                       "step " + step.id + ", without distillation");
+    train_seconds += ul2.seconds;
+    const std::string ul2_metrics = (fs::path(ul2_dir) / "metrics.jsonl").string();
+    out.baseline["kind"] = "ul2";
+    out.baseline["score"] = "ul2 without distillation";
+    out.baseline["dir"] = ul2.final_dir;
+    out.baseline["report"] = (fs::path(ul2_dir) / "config.yaml").string();  // the training config it ran
+    out.baseline["metrics"] = ul2_metrics;
+    out.baseline["tokens"] = read_train_log(ul2_metrics).tokens;
+    out.baseline["heldout_after"] =
+        heldout.enabled()
+            ? nlohmann::ordered_json(heldout.evaluate(ul2.final_dir, "eval ul2 baseline").to_json(heldout.examples().denoiser_names)["loss"])
+            : nlohmann::ordered_json();
+  }
   nlohmann::ordered_json train;
   train["steps"] = config.steps;
   train["tokens"] = log.tokens;
@@ -213,7 +239,12 @@ StepOutcome run_pretrain_step(const PipelineRun& run, const PipelineConfig& pipe
   train["last_loss"] = log.last_loss;
   train["metrics"] = metrics;
   train["launcher"] = launcher;
-  train["seconds"] = finished ? 0.0 : train_seconds;
+  train["seconds"] = train_seconds;
+  if (config.distill.enabled()) {
+    train["distill"] = {{"teacher", config.distill.teacher}, {"teacher_ref", step.distill.teacher},
+                        {"alpha", config.distill.alpha}, {"temperature", config.distill.temperature},
+                        {"top_k", config.distill.top_k}};
+  }
   out.train = train;
   char summary[160];
   std::snprintf(summary, sizeof(summary), "%lld steps, %s tokens, training loss %.3f -> %.3f",

@@ -72,11 +72,64 @@ ReportStep read_step(const ojson& s, const std::string& where) {
   if (!baseline.empty()) {
     r.baseline_heldout_after = number_at(baseline, "heldout_after", at + ": baseline");
     r.baseline_score = string_at(baseline, "score", at + ": baseline");
+    r.baseline_kind = string_at(baseline, "kind", at + ": baseline");
+    if (r.baseline_kind.empty()) r.baseline_kind = "random";  // reports written before pretrain baselines
   }
   const ojson& train = object_at(s, "train", at);
   r.metrics = string_at(train, "metrics", at + ": train");
   r.train_steps = integer_at(train, "steps", at + ": train");
   r.train_tokens = integer_at(train, "tokens", at + ": train");
+  return r;
+}
+
+std::vector<std::pair<double, double>> curve_at(const ojson& o, const char* key, const std::string& where) {
+  std::vector<std::pair<double, double>> out;
+  if (!o.contains(key) || o[key].is_null()) return out;
+  if (!o[key].is_array()) throw Error(where + ": '" + key + "' is not a list of [tokens, loss] pairs");
+  for (const auto& p : o[key]) {
+    if (!p.is_array() || p.size() != 2 || !p[0].is_number() || !p[1].is_number()) {
+      throw Error(where + ": '" + key + "' is not a list of [tokens, loss] pairs");
+    }
+    out.push_back({p[0].get<double>(), p[1].get<double>()});
+  }
+  return out;
+}
+
+ScratchRun read_scratch_run(const ojson& o, const std::string& where) {
+  if (!o.is_object()) throw Error(where + ": not an object");
+  ScratchRun r;
+  r.lr = number_at(o, "lr", where).value_or(0);
+  r.done = string_at(o, "status", where) == "done";
+  r.tokens = number_at(o, "tokens", where);
+  r.heldout_loss = number_at(o, "heldout_loss", where);
+  return r;
+}
+
+ScratchReport read_scratch(const ojson& s, const std::string& where) {
+  ScratchReport r;
+  r.compared_step = string_at(s, "compared_step", where);
+  r.architecture = string_at(s, "architecture", where);
+  r.verdict = string_at(s, "verdict", where);
+  r.compared_loss = number_at(s, "compared_loss", where);
+  r.parameters = number_at(s, "parameters", where);
+  r.recovery_tokens = number_at(s, "recovery_tokens", where);
+  r.margin = number_at(s, "margin", where);
+  r.tokens_to_match = number_at(s, "tokens_to_match", where);
+  r.tokens_to_match_ratio = number_at(s, "tokens_to_match_ratio", where);
+  r.searched_tokens = number_at(s, "searched_tokens", where);
+  r.steps = integer_at(s, "steps", where);
+  r.extend = integer_at(s, "extend", where);
+  if (s.contains("sweep") && !s["sweep"].is_null()) {
+    if (!s["sweep"].is_array()) throw Error(where + ": 'sweep' is not a list");
+    for (size_t i = 0; i < s["sweep"].size(); ++i) {
+      r.sweep.push_back(read_scratch_run(s["sweep"][i], where + ": sweep[" + std::to_string(i) + "]"));
+    }
+  }
+  if (s.contains("best") && !s["best"].is_null()) r.best = read_scratch_run(s["best"], where + ": best");
+  if (s.contains("extended") && !s["extended"].is_null()) r.extended = read_scratch_run(s["extended"], where + ": extended");
+  r.lineage_curve = curve_at(s, "lineage_curve", where);
+  r.scratch_curve = curve_at(s, "scratch_curve", where);
+  r.extended_curve = curve_at(s, "extended_curve", where);
   return r;
 }
 
@@ -124,6 +177,9 @@ ReportInfo read_report_info(const ojson& report, const std::string& source) {
   for (const auto& s : info.steps) done += s.done() ? 1 : 0;
   info.steps_done = static_cast<int>(integer_at(summary, "steps_done", at).value_or(done));
   info.steps_total = static_cast<int>(integer_at(summary, "steps_total", at).value_or(static_cast<int64_t>(info.steps.size())));
+  const ojson& baselines = object_at(report, "baselines", source);
+  const ojson& scratch = object_at(baselines, "scratch", source + ": baselines");
+  if (!scratch.empty()) info.scratch = read_scratch(scratch, source + ": baselines.scratch");
   return info;
 }
 
@@ -180,6 +236,7 @@ std::vector<MetricsLine> RunFiles::metrics(const std::string& relative) {
     };
     m.loss = read("loss");
     m.eval_loss = read("eval_loss");
+    m.tokens = read("tokens");
     lines.push_back(m);
   }
   return lines;

@@ -26,15 +26,37 @@ struct ReportStep {
   std::optional<double> heldout_before, heldout_after;
   std::string summary;
   std::string report;  // the step's report.json, relative to the run dir ("" when none)
-  // The random-selection baseline of a pruning step, when it has one.
+  // The baseline beside a step, when it has one: the random selection of a
+  // pruning step ("random"), or a pretrain step trained without
+  // distillation ("ul2").
   std::optional<double> baseline_heldout_after;
   std::string baseline_score;
+  std::string baseline_kind;
   // Pretraining steps.
   std::string metrics;  // metrics.jsonl, relative to the run dir ("" when none)
   std::optional<int64_t> train_steps, train_tokens;
 
   bool done() const { return status == "done"; }
   bool prunes() const { return kind == "layer" || kind == "neuron" || kind == "vocab"; }
+};
+
+// One training run of the scratch baseline.
+struct ScratchRun {
+  double lr = 0;
+  bool done = false;
+  std::optional<double> tokens, heldout_loss;
+};
+
+// report.json's baselines.scratch (pipeline/scratch_baseline.h).
+struct ScratchReport {
+  std::string compared_step, architecture, verdict;
+  std::optional<double> compared_loss, parameters, recovery_tokens, margin;
+  std::optional<double> tokens_to_match, tokens_to_match_ratio, searched_tokens;
+  std::optional<int64_t> steps, extend;
+  std::vector<ScratchRun> sweep;
+  std::optional<ScratchRun> best, extended;
+  // (training tokens, held-out loss) points.
+  std::vector<std::pair<double, double>> lineage_curve, scratch_curve, extended_curve;
 };
 
 struct ReportInfo {
@@ -50,6 +72,7 @@ struct ReportInfo {
   std::optional<double> base_parameters, final_parameters, compression_ratio, removed_fraction;
   std::optional<double> base_heldout_loss, final_heldout_loss, wall_time_s;
   int steps_done = 0, steps_total = 0;
+  std::optional<ScratchReport> scratch;  // when the pipeline has baselines.scratch
 };
 
 // Reads report.json's content; Error naming `source` and the field when a
@@ -60,6 +83,7 @@ ReportInfo read_report_info(const nlohmann::ordered_json& report, const std::str
 struct MetricsLine {
   int64_t step = 0;
   std::optional<double> loss, eval_loss;
+  std::optional<double> tokens;  // training tokens seen by then
 };
 
 // Files the report refers to, by path relative to the run directory, read

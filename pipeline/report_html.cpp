@@ -212,6 +212,7 @@ Section heldout_section(const ReportInfo& r) {
   // is the previous step's after; where it is not (an earlier step without a
   // loss, or different data) it gets a hollow marker of its own.
   svg::Series baseline{"random selection (after prune)", svg::colour::orange, {}, false, false, svg::Marker::diamond};
+  svg::Series ul2{"recovery without distillation", svg::colour::purple, {}, false, false, svg::Marker::square};
   std::optional<double> previous = r.input_heldout_loss;
   for (const auto& st : r.steps) {
     if (!st.done()) {
@@ -237,7 +238,12 @@ Section heldout_section(const ReportInfo& r) {
       any = true;
     }
     previous = st.heldout_after;
-    if (st.baseline_heldout_after) {
+    if (st.baseline_heldout_after && st.baseline_kind == "ul2") {
+      ul2.points.push_back({x, *st.baseline_heldout_after,
+                            st.id + ": without distillation " + report::loss_text(st.baseline_heldout_after) +
+                                " vs distilled " + report::loss_text(st.heldout_after),
+                            ""});
+    } else if (st.baseline_heldout_after) {
       baseline.points.push_back({x, *st.baseline_heldout_after,
                                  st.id + ": " + (st.baseline_score.empty() ? "random" : st.baseline_score) + " selection " +
                                      report::loss_text(st.baseline_heldout_after) + " vs scored " + report::loss_text(st.heldout_after),
@@ -246,6 +252,7 @@ Section heldout_section(const ReportInfo& r) {
   }
   for (auto* group : {&segments, &before_marks, &after_marks}) c.series.insert(c.series.end(), group->begin(), group->end());
   if (!baseline.points.empty()) c.series.push_back(baseline);
+  if (!ul2.points.empty()) c.series.push_back(ul2);
   if (!any) {
     s.body = report::note("No step has a held-out loss yet (no step has run, or the pipeline has no held-out data).");
     return s;
@@ -271,7 +278,7 @@ Section baseline_section(const ReportInfo& r) {
   c.legend = {{"scored selection", svg::colour::blue}, {"random selection", svg::colour::orange}};
   std::string rows;
   for (const auto& st : r.steps) {
-    if (!st.done() || !st.baseline_heldout_after || !st.heldout_after) continue;
+    if (!st.done() || !st.baseline_heldout_after || !st.heldout_after || st.baseline_kind != "random") continue;
     c.groups.push_back({st.id,
                         {{*st.heldout_after, svg::colour::blue, report::loss_text(st.heldout_after, 3),
                           st.id + " scored: " + report::loss_text(st.heldout_after), st.id + "/scored"},
@@ -307,6 +314,8 @@ std::string render_report_html(const nlohmann::ordered_json& report, const std::
   sections.push_back(report::width_section(info, files));
   sections.push_back(report::vocab_section(info, files));
   sections.push_back(baseline_section(info));
+  sections.push_back(report::distillation_section(info));
+  sections.push_back(report::scratch_section(info));
 
   std::string page =
       "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
@@ -314,6 +323,7 @@ std::string render_report_html(const nlohmann::ordered_json& report, const std::
       escape((info.name.empty() ? std::string("pipeline") : info.name) + " \xE2\x80\x94 openba-compress pipeline report") +
       "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n<main>\n";
   page += header(info);
+  if (info.scratch) page += report::verdict_banner(*info.scratch);
   for (const auto& s : sections) page += report::render_section(s);
   page += "<p class=\"note\">Rendered from " + escape(source) + ".</p>\n</main>\n</body>\n</html>\n";
   return page;

@@ -5,7 +5,7 @@
 // RUN_DIR/report.json, which both read ("openba-pipeline-report/1"):
 //   pipeline: {name, description, file, sha256}, run_dir,
 //   input:    {dir, architecture, parameters, heldout_loss|null},
-//   heldout:  {data, examples, per_denoiser, encoder_tokens, decoder_tokens} | null,
+//   heldout:  {data, examples, per_denoiser, seed, encoder_tokens, decoder_tokens} | null,
 //   steps: [{index (1-based), id ("03-layer"), name, kind (layer|neuron|vocab|
 //            pretrain|eval), status ("done"|"not run"), seconds|null, input,
 //            output, architecture, encoder_layers, decoder_layers, d_model,
@@ -13,11 +13,24 @@
 //            compression_ratio (input params / this step's), removed_fraction,
 //            heldout_before|null, heldout_after|null, heldout_after_by_denoiser,
 //            summary, report (the step's report.json, relative to run_dir),
-//            baseline?: {score, heldout_after, report},
-//            train?: {steps, tokens, metrics (metrics.jsonl, relative), launcher}}],
+//            baseline?: {kind ("random": a neuron step's random selection;
+//                        "ul2": a pretrain step trained without distillation),
+//                        score, heldout_after, dir, report, metrics?, tokens?},
+//            train?: {steps, tokens, metrics (metrics.jsonl, relative), launcher,
+//                     distill?: {teacher, teacher_ref, alpha, temperature, top_k}}}],
 //   summary: {base_step, base_parameters, final_parameters, compression_ratio,
 //             removed_fraction, base_heldout_loss, final_heldout_loss,
-//             wall_time_s, steps_done, steps_total}
+//             wall_time_s, steps_done, steps_total},
+//   baselines: null | {scratch: {compared_step, compared_loss, architecture,
+//             parameters, recovery_steps, recovery_examples, recovery_tokens,
+//             steps, global_batch, examples, lr_sweep, min_lr_ratio, seed, extend,
+//             sweep: [{lr, status, steps, examples, tokens, heldout_loss, dir,
+//                      metrics, seconds}], best (a sweep entry) | null,
+//             extended (the same) | null, lineage_curve / scratch_curve /
+//             extended_curve: [[tokens, held-out loss], ...], margin (scratch's
+//             best loss - compressed; > 0: compression wins) | null,
+//             tokens_to_match | null, tokens_to_match_ratio | null,
+//             searched_tokens | null, verdict}}
 // A step that has not run may have null model fields; it is shown greyed.
 // From the step reports the page reads: layer "scores", "removed", "input";
 // neuron "scores", "kept"; vocab "tokenizer" (with "coverage_curve"); and

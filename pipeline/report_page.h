@@ -45,4 +45,13 @@ Section layer_section(const ReportInfo& info, RunFiles& files);
 Section width_section(const ReportInfo& info, RunFiles& files);
 Section vocab_section(const ReportInfo& info, RunFiles& files);
 
+// Sections comparing the run with its baselines (report_baselines.cpp):
+// distilled recovery against the same step without distillation, and the
+// compressed lineage against the same shape trained from scratch ("value
+// of compression": held-out loss against training tokens, the learning-rate
+// sweep, tokens to match). The banner states the verdict under the header.
+Section distillation_section(const ReportInfo& info);
+Section scratch_section(const ReportInfo& info);
+std::string verdict_banner(const ScratchReport& scratch);
+
 }  // namespace openba::report

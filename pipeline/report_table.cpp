@@ -1,5 +1,6 @@
 // pipeline_table: the plain-text summary printed at the end of a run (and by
 // openba-report), one row per step and the base-against-final lines.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -66,6 +67,25 @@ std::string pipeline_table(const nlohmann::ordered_json& report) {
   out += "held-out loss: " + report::loss_text(r.base_heldout_loss) + " -> " + report::loss_text(r.final_heldout_loss) +
          " (base -> final)\n";
   out += "wall time: " + (r.wall_time_s ? human_duration(*r.wall_time_s) : std::string("?")) + "\n";
+  std::vector<std::string> comparisons;
+  for (const auto& s : r.steps) {
+    if (!s.done() || !s.baseline_heldout_after || !s.heldout_after) continue;
+    const double gain = *s.baseline_heldout_after - *s.heldout_after;
+    if (s.baseline_kind == "ul2") {
+      comparisons.push_back(s.id + ": distilled " + report::loss_text(s.heldout_after) + " vs UL2 only " +
+                            report::loss_text(s.baseline_heldout_after) + " after recovery (" +
+                            (gain > 0 ? "distillation better by " : "distillation worse by ") + report::loss_text(std::fabs(gain)) + ")");
+    } else {
+      comparisons.push_back(s.id + ": scored " + report::loss_text(s.heldout_after) + " vs random selection " +
+                            report::loss_text(s.baseline_heldout_after) + " after pruning (" +
+                            (gain > 0 ? "scores better by " : "scores worse by ") + report::loss_text(std::fabs(gain)) + ")");
+    }
+  }
+  if (r.scratch) comparisons.push_back("from scratch: " + r.scratch->verdict);
+  if (!comparisons.empty()) {
+    out += "baselines:\n";
+    for (const auto& c : comparisons) out += "  " + c + "\n";
+  }
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include "compress/report.h"
 #include "model/checkpoint.h"
 #include "pipeline/report_html.h"
+#include "pipeline/scratch_baseline.h"
 #include "util/fs.h"
 
 namespace openba {
@@ -58,8 +59,9 @@ nlohmann::ordered_json done_step_entry(const PipelineStep& step, const std::stri
   e["report"] = relative_to(outcome.report, run_dir);
   if (!outcome.baseline.is_null()) {
     nlohmann::ordered_json b = outcome.baseline;
-    b["report"] = relative_to(b["report"].get<std::string>(), run_dir);
-    b["dir"] = relative_to(b["dir"].get<std::string>(), run_dir);
+    for (const char* key : {"report", "dir", "metrics"}) {
+      if (b.contains(key)) b[key] = relative_to(b[key].get<std::string>(), run_dir);
+    }
     e["baseline"] = b;
   }
   if (!outcome.train.is_null()) {
@@ -159,6 +161,7 @@ nlohmann::ordered_json write_run_report(const PipelineConfig& p, const std::vect
   summary["steps_done"] = done;
   summary["steps_total"] = steps.size();
   r["summary"] = summary;
+  r["baselines"] = baselines_report(p, steps, state, run_dir);
 
   StagingDir::write_file_atomically((fs::path(run_dir) / "report.json").string(), r.dump(2) + "\n");
   StagingDir::write_file_atomically((fs::path(run_dir) / "report.html").string(), render_report_html(r, run_dir));

@@ -6,6 +6,57 @@
 
 namespace openba {
 
+namespace {
+
+std::vector<StepRecord> read_records(const nlohmann::ordered_json& list) {
+  std::vector<StepRecord> out;
+  for (const auto& r : list) {
+    StepRecord rec;
+    rec.id = r.at("id").get<std::string>();
+    rec.kind = r.at("kind").get<std::string>();
+    rec.chain = r.at("chain").get<std::string>();
+    rec.spec = r.at("spec");
+    rec.status = r.at("status").get<std::string>();
+    if (r.contains("entry")) rec.entry = r.at("entry");
+    out.push_back(rec);
+  }
+  return out;
+}
+
+nlohmann::ordered_json records_json(const std::vector<StepRecord>& records) {
+  auto list = nlohmann::ordered_json::array();
+  for (const auto& r : records) {
+    nlohmann::ordered_json e;
+    e["id"] = r.id;
+    e["kind"] = r.kind;
+    e["chain"] = r.chain;
+    e["status"] = r.status;
+    e["spec"] = r.spec;
+    if (!r.entry.is_null()) e["entry"] = r.entry;
+    list.push_back(e);
+  }
+  return list;
+}
+
+void put_record(std::vector<StepRecord>& records, const StepRecord& record) {
+  for (auto& r : records) {
+    if (r.id == record.id) {
+      r = record;
+      return;
+    }
+  }
+  records.push_back(record);
+}
+
+const StepRecord* find_record(const std::vector<StepRecord>& records, const std::string& id) {
+  for (const auto& r : records) {
+    if (r.id == id) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 RunState RunState::load(const std::string& path) {
   RunState s;
   try {
@@ -13,16 +64,8 @@ RunState RunState::load(const std::string& path) {
     s.name = j.at("name").get<std::string>();
     s.file = j.at("file").get<std::string>();
     s.model = j.at("model").get<std::string>();
-    for (const auto& r : j.at("steps")) {
-      StepRecord rec;
-      rec.id = r.at("id").get<std::string>();
-      rec.kind = r.at("kind").get<std::string>();
-      rec.chain = r.at("chain").get<std::string>();
-      rec.spec = r.at("spec");
-      rec.status = r.at("status").get<std::string>();
-      if (r.contains("entry")) rec.entry = r.at("entry");
-      s.steps.push_back(rec);
-    }
+    s.steps = read_records(j.at("steps"));
+    if (j.contains("baselines")) s.baselines = read_records(j.at("baselines"));
   } catch (const nlohmann::json::exception& e) {
     throw Error(path + ": malformed pipeline state (" + e.what() + ")");
   }
@@ -34,37 +77,15 @@ void RunState::save(const std::string& path) const {
   j["name"] = name;
   j["file"] = file;
   j["model"] = model;
-  auto list = nlohmann::ordered_json::array();
-  for (const auto& r : steps) {
-    nlohmann::ordered_json e;
-    e["id"] = r.id;
-    e["kind"] = r.kind;
-    e["chain"] = r.chain;
-    e["status"] = r.status;
-    e["spec"] = r.spec;
-    if (!r.entry.is_null()) e["entry"] = r.entry;
-    list.push_back(e);
-  }
-  j["steps"] = list;
+  j["steps"] = records_json(steps);
+  j["baselines"] = records_json(baselines);
   StagingDir::write_file_atomically(path, j.dump(1) + "\n");
 }
 
-const StepRecord* RunState::find(const std::string& id) const {
-  for (const auto& r : steps) {
-    if (r.id == id) return &r;
-  }
-  return nullptr;
-}
-
-void RunState::put(const StepRecord& record) {
-  for (auto& r : steps) {
-    if (r.id == record.id) {
-      r = record;
-      return;
-    }
-  }
-  steps.push_back(record);
-}
+const StepRecord* RunState::find(const std::string& id) const { return find_record(steps, id); }
+void RunState::put(const StepRecord& record) { put_record(steps, record); }
+const StepRecord* RunState::find_baseline(const std::string& id) const { return find_record(baselines, id); }
+void RunState::put_baseline(const StepRecord& record) { put_record(baselines, record); }
 
 void RunState::truncate(size_t index) {
   if (index < steps.size()) steps.resize(index);

@@ -25,6 +25,10 @@ struct RunState {
   std::string file;  // the pipeline file that made the run
   std::string model; // the input model
   std::vector<StepRecord> steps;
+  // The runs of the baselines (pipeline/scratch_baseline.h), by id; their
+  // chains start from the last step's, so they count as done only for the
+  // same steps.
+  std::vector<StepRecord> baselines;
 
   // Reads RUN_DIR/pipeline-state.json; Error naming it when malformed.
   static RunState load(const std::string& path);
@@ -34,6 +38,8 @@ struct RunState {
   const StepRecord* find(const std::string& id) const;
   // Replaces the record with this id, or appends it.
   void put(const StepRecord& record);
+  const StepRecord* find_baseline(const std::string& id) const;
+  void put_baseline(const StepRecord& record);
   // Forgets the records from position `index` (0-based) on.
   void truncate(size_t index);
 };

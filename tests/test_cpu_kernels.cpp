@@ -151,6 +151,7 @@ TEST_CASE("cpu kernels: linear splits rows or columns and adds the bias", "[kern
 #include <optional>
 
 #include "model/cpu_autograd.h"
+#include "train/distillation.h"
 #include "train/ul2_batch.h"
 
 namespace {
@@ -216,6 +217,23 @@ TEST_CASE("cpu autograd kernels: gradients equal ATen's autograd", "[kernels][au
                           [&](const Inputs& v) {
                             return torch::cross_entropy_loss(v[0], targets, {}, at::Reduction::None, -100);
                           });
+  }
+  SECTION("distillation KL, whole vocabulary and top-k, with ignored rows") {
+    auto labels = torch::randint(0, 60, {24}, torch::kLong);
+    labels.narrow(0, 20, 4).fill_(-100);
+    const auto teacher_logits = torch::randn({24, 60}) * 3;
+    for (int64_t top_k : {0, 7}) {
+      for (double temperature : {1.0, 2.5}) {
+        INFO("top_k " << top_k << ", temperature " << temperature);
+        const auto t = openba::teacher_targets_from_logits(teacher_logits, labels, temperature, top_k);
+        compare_gradients<Fn>(
+            {torch::randn({24, 60}) * 2},
+            [&](const Inputs& v) {
+              return openba::cpu::distillation_autograd(v[0], labels, t.probs, t.index, t.neg_entropy, temperature);
+            },
+            [&](const Inputs& v) { return openba::distillation_loss_aten(v[0], labels, t, temperature); });
+      }
+    }
   }
   SECTION("self-attention with bias, rotary, padding, causal and a fully hidden row") {
     const int64_t b = 3, t = 7, h = 2, kv = 6;

@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
     app.add_option("--max-batch-tokens", o.max_batch_tokens, "padded tokens per batch (default 16384)");
     app.add_option("--seed", o.seed, "seed of --score random (default 0)");
     app.add_option("--data-seed", o.data_seed, "seed of the calibration and held-out draws (default 0)");
+    app.add_option("--heldout-seed", o.heldout_seed, "seed of the held-out draws alone (default: --data-seed); "
+                   "openba-pretrain's eval.seed draws the same examples")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--score", o.score, "layer: angular (default) | loss; neuron: activation (default) | magnitude | taylor | random");
     app.add_option("--save-scores", o.save_scores, "write the importance scores (JSON) here");
     app.add_option("--scores", o.scores_file, "reuse saved scores instead of a calibration pass");

@@ -59,29 +59,12 @@ int main(int argc, char** argv) {
     openba::WriterOptions options;
     options.max_shard_bytes = openba::parse_byte_size(shard_size, "--shard-size");
     options.overwrite = force;
-    options.metadata[openba::kTiedMetadataKey] = "tied";  // lm_head.weight is the embedding
-
-    openba::CheckpointWriter writer(out_dir, config, options);
-    const auto specs = openba::openba_tensor_specs(config);
-    std::vector<openba::PlannedTensor> plan;
-    uint64_t total = 0;
-    for (const auto& spec : specs) {
-      plan.push_back({spec.name, spec.shape});
-      total += static_cast<uint64_t>(spec.numel()) * openba::dtype_size(config.dtype);
-    }
-    writer.plan(plan);
-    openba::Progress progress("init", total, "bytes", !quiet);
-    for (const auto& spec : specs) {
-      writer.write(spec.name, openba::initial_tensor(spec, config, seed, scheme));
-      progress.advance(static_cast<uint64_t>(spec.numel()) * openba::dtype_size(config.dtype));
-    }
-    for (const std::string& file : tokenizer_files) writer.copy_file(file);
-    const std::string path = writer.commit();
-    progress.finish();
+    const openba::WrittenCheckpoint written =
+        openba::write_initialized_checkpoint(config, out_dir, seed, scheme, options, tokenizer_files, !quiet);
     const auto params = openba::count_parameters(config);
-    std::printf("wrote %s: %s parameters (%s), %s, %s\n", path.c_str(),
+    std::printf("wrote %s: %s parameters (%s), %s, %s\n", written.path.c_str(),
                 openba::human_count(params.total).c_str(), config.summary().c_str(),
-                openba::dtype_name(config.dtype), openba::human_bytes(writer.bytes_written()).c_str());
+                openba::dtype_name(config.dtype), openba::human_bytes(written.bytes).c_str());
     return 0;
   });
 }

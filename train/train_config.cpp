@@ -1,5 +1,7 @@
 #include "train/train_config.h"
 
+#include <cmath>
+
 #include "util/config_node.h"
 #include "util/error.h"
 
@@ -157,6 +159,25 @@ TrainConfig read_train_config(const ConfigNode& root) {
     c.eval_batch = e.get_int("batch", c.eval_batch);
     positive(e, "examples_per_denoiser", c.eval_examples_per_denoiser);
     positive(e, "batch", c.eval_batch);
+    const int64_t seed = e.get_int("seed", 0);
+    if (seed < 0) throw Error(e.where("seed") + ": eval.seed must not be negative");
+    c.heldout_seed = static_cast<uint64_t>(seed);
+  }
+  if (root.has("distill")) {
+    const ConfigNode d = root.child("distill");
+    c.distill.teacher = d.require_string("teacher");
+    if (c.distill.teacher.empty()) throw Error(d.where("teacher") + ": distill.teacher is empty");
+    c.distill.alpha = d.get_double("alpha", c.distill.alpha);
+    c.distill.temperature = d.get_double("temperature", c.distill.temperature);
+    c.distill.top_k = d.get_int("top_k", 0);
+    if (!(c.distill.alpha >= 0 && c.distill.alpha <= 1)) {
+      throw Error(d.where("alpha") + ": distill.alpha must be in [0, 1] (got " + std::to_string(c.distill.alpha) + ")");
+    }
+    if (!(c.distill.temperature > 0) || !std::isfinite(c.distill.temperature)) {
+      throw Error(d.where("temperature") + ": distill.temperature must be positive (got " +
+                  std::to_string(c.distill.temperature) + ")");
+    }
+    if (c.distill.top_k < 0) throw Error(d.where("top_k") + ": distill.top_k must be >= 0 (0 = every logit)");
   }
   if (root.has("logging")) {
     const ConfigNode l = root.child("logging");

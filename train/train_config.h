@@ -19,6 +19,16 @@ struct DataSourceConfig {
   double weight = 1.0;
 };
 
+// Distillation from a teacher checkpoint (the `distill:` section; see
+// train/distillation.h for the loss). Off when `teacher` is empty.
+struct DistillConfig {
+  std::string teacher;       // checkpoint directory (same tokenizer and vocabulary rows as the student)
+  double alpha = 0.5;        // weight of the distillation term; 1 - alpha weighs the UL2 cross-entropy
+  double temperature = 1.0;  // both distributions softened by T; the term is scaled by T^2
+  int64_t top_k = 0;         // teacher logits kept per token (0 = the whole vocabulary)
+  bool enabled() const { return !teacher.empty(); }
+};
+
 struct TrainConfig {
   // model
   std::string checkpoint;            // the checkpoint directory training starts from
@@ -59,6 +69,9 @@ struct TrainConfig {
   int64_t eval_every = 0;            // 0 = only at the end (when data.heldout is set)
   int64_t eval_examples_per_denoiser = 16;
   int64_t eval_batch = 16;
+  uint64_t heldout_seed = 0;         // eval.seed: which held-out examples (not data.seed: they never move with it)
+  // distill
+  DistillConfig distill;
   // logging
   int64_t log_every = 1;
   bool tensorboard = true;

@@ -20,6 +20,7 @@
 #include "tokenizer/shard_reader.h"
 #include "model/checkpoint_writer.h"
 #include "train/adamw.h"
+#include "train/distillation.h"
 #include "train/optimizer_engine.h"
 #include "train/gradient_sync.h"
 #include "train/metrics_log.h"
@@ -73,7 +74,7 @@ DataSetup open_data(const TrainConfig& c, int64_t model_vocab_rows) {
   d.train = std::make_unique<Ul2Stream>(std::make_shared<ShardMixture>(sources), *d.tokenizer, options);
   if (!c.heldout.empty()) {
     Ul2Options h = options;
-    h.seed = c.data_seed + 0x5eed;  // its own stream: held-out examples never move
+    h.seed = heldout_stream_seed(c.heldout_seed);  // never moves with data.seed
     d.heldout = std::make_unique<Ul2Stream>(
         std::make_shared<ShardMixture>(std::vector<ShardMixture::Source>{{open(c.heldout), 1.0}}), *d.tokenizer, h);
   }
@@ -92,14 +93,12 @@ struct EvalResult {
   double overall = 0;
 };
 
-// Fixed held-out examples: for denoiser d, examples 0..M-1 of the held-out stream.
+// The fixed held-out examples (Ul2Stream::heldout_examples), the same ones
+// openba-compress and the pipeline measure with the same eval.seed.
 EvalResult evaluate(OpenBAModelImpl& model, const Ul2Stream& heldout, const TrainConfig& c, GradientSync& sync,
                     const torch::Device& device) {
   const size_t k = c.denoisers.size();
-  std::vector<Ul2Example> all;
-  for (size_t d = 0; d < k; ++d) {
-    for (int64_t j = 0; j < c.eval_examples_per_denoiser; ++j) all.push_back(heldout.example_with(static_cast<uint64_t>(j), static_cast<int>(d)));
-  }
+  const std::vector<Ul2Example> all = heldout.heldout_examples(c.eval_examples_per_denoiser);
   // Ranks split the examples; sums meet in all_reduce.
   std::vector<double> sums(2 * k, 0.0);
   model.eval();
@@ -133,6 +132,31 @@ EvalResult evaluate(OpenBAModelImpl& model, const Ul2Stream& heldout, const Trai
   return r;
 }
 
+// What one optimizer step adds up across its micro-batches and ranks.
+struct StepSums {
+  double targets = 0;        // counted target tokens
+  double nll = 0;            // summed NLL of those tokens
+  double kd = 0;             // distillation: summed T^2 KL
+  double teacher_nll = 0;    // distillation: the teacher's summed NLL
+  double real_tokens = 0;    // encoder + decoder tokens that are not padding
+  double padded_tokens = 0;  // batch slots
+  double flops = 0;          // training FLOPs
+  std::vector<double> nll_by_denoiser, tokens_by_denoiser;
+
+  explicit StepSums(size_t denoisers) : nll_by_denoiser(denoisers, 0.0), tokens_by_denoiser(denoisers, 0.0) {}
+
+  void all_reduce(GradientSync& sync) {
+    std::vector<double> v{targets, nll, kd, teacher_nll, real_tokens, padded_tokens, flops};
+    v.insert(v.end(), nll_by_denoiser.begin(), nll_by_denoiser.end());
+    v.insert(v.end(), tokens_by_denoiser.begin(), tokens_by_denoiser.end());
+    sync.all_reduce_sum(v);
+    size_t i = 0;
+    for (double* field : {&targets, &nll, &kd, &teacher_nll, &real_tokens, &padded_tokens, &flops}) *field = v[i++];
+    for (double& x : nll_by_denoiser) x = v[i++];
+    for (double& x : tokens_by_denoiser) x = v[i++];
+  }
+};
+
 }  // namespace
 
 std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSync& sync) {
@@ -148,6 +172,8 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
   const Checkpoint init = Checkpoint::open(c.checkpoint);
   DataSetup data = open_data(c, init.config().vocab_size);
   if (c.dynamic_mixture && c.heldout.empty()) throw Error("ul2.dynamic needs data.heldout (held-out losses drive it)");
+  std::unique_ptr<Teacher> teacher;
+  if (c.distill.enabled()) teacher = std::make_unique<Teacher>(c.distill, init, *data.tokenizer, run.out_dir, device);
   const std::string checkpoints_dir = (fs::path(run.out_dir) / "checkpoints").string();
   const std::string resume_from = run.resume ? newest_training_checkpoint(checkpoints_dir) : "";
   if (!run.resume && !newest_training_checkpoint(checkpoints_dir).empty()) {
@@ -201,6 +227,7 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
              std::to_string(c.encoder_tokens) + "/" + std::to_string(c.decoder_tokens) + ": " + lengths);
     log.line("optimizer: " + optimizer->describe() + "; per rank: optimizer state " +
              human_bytes(optimizer->state_bytes()) + ", gradients " + human_bytes(optimizer->gradient_bytes()));
+    if (teacher) log.line("distillation from teacher " + teacher->describe());
   }
 
   const int64_t decay_steps = c.decay_steps > 0 ? c.decay_steps : c.steps;
@@ -209,6 +236,7 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
   progress.advance(static_cast<uint64_t>(state.step));
   Stopwatch window;
   double window_tokens = 0, window_flops = 0, window_comm = 0, window_exposed = 0, window_steps = 0;
+  double window_teacher_s = 0;  // seconds in the teacher's forward (host time: CPU only)
   std::string last_checkpoint;
 
   // update_mixture: D-UL2 moves the weights after each evaluation except
@@ -221,6 +249,7 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
     for (size_t d = 0; d < k; ++d) per[c.denoisers[d].name] = r.loss[d];
     j["eval_loss"] = r.overall;
     j["eval_loss_by_denoiser"] = per;
+    j["tokens"] = state.tokens;  // training tokens seen when the held-out loss was measured
     if (c.dynamic_mixture && update_mixture) {
       state.mixture_weights = dynamic_mixture_update(state.mixture_weights, r.loss, c.dynamic_targets, c.dynamic_c);
       nlohmann::ordered_json w;
@@ -277,10 +306,9 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
       return a.input_ids.size() < b.input_ids.size();
     });
 
-    // Sums across ranks: [targets, nll, real tokens, padded tokens, flops, per-denoiser nll..., per-denoiser tokens...]
-    std::vector<double> sums(5 + 2 * k, 0.0);
-    for (const auto& e : examples) sums[0] += static_cast<double>(e.labels.size());
-    std::vector<double> targets{sums[0]};
+    StepSums sums(k);
+    for (const auto& e : examples) sums.targets += static_cast<double>(e.labels.size());
+    std::vector<double> targets{sums.targets};
     sync.all_reduce_sum(targets);
     const double global_targets = targets[0];
 
@@ -290,12 +318,20 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
       const std::vector<Ul2Example> micro(examples.begin() + a * c.micro_batch,
                                           examples.begin() + (a + 1) * c.micro_batch);
       const TrainBatch batch = make_train_batch(micro, model->config, device);
+      TeacherTargets teacher_targets;
+      DistillationInputs distill;
+      if (teacher) {
+        Stopwatch teacher_clock;
+        teacher_targets = teacher->targets(batch.batch);
+        window_teacher_s += teacher_clock.seconds();
+        distill = {&teacher_targets, c.distill.alpha, c.distill.temperature};
+      }
       LossParts parts;
       {
         AutocastScope autocast(precision);
-        parts = seq2seq_loss(*model, batch.batch);
+        parts = seq2seq_loss(*model, batch.batch, teacher ? &distill : nullptr);
       }
-      torch::Tensor loss = parts.nll_sum / global_targets;
+      torch::Tensor loss = parts.objective / global_targets;
       if (std::find(c.nonfinite_at_steps.begin(), c.nonfinite_at_steps.end(), static_cast<double>(step + 1)) !=
           c.nonfinite_at_steps.end()) {
         loss = loss * std::numeric_limits<double>::quiet_NaN();  // debug.nonfinite_at_steps
@@ -306,20 +342,22 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
       optimizer->end_backward(last_micro_batch);
       const double nll = parts.nll_sum.item<double>();
       if (!std::isfinite(nll) || !std::isfinite(loss.item<double>())) bad_loss = true;
-      sums[1] += nll;
-      sums[2] += static_cast<double>(batch.real_tokens);
-      sums[3] += static_cast<double>(batch.padded_tokens);
-      sums[4] += 3.0 * forward_flops_per_sequence(model->config, batch.batch.input_ids.size(1),
-                                                  batch.batch.labels.size(1)) *
-                 static_cast<double>(micro.size());
+      sums.nll += nll;
+      sums.kd += parts.kd_sum;
+      sums.teacher_nll += parts.teacher_nll_sum;
+      sums.real_tokens += static_cast<double>(batch.real_tokens);
+      sums.padded_tokens += static_cast<double>(batch.padded_tokens);
+      sums.flops += 3.0 * forward_flops_per_sequence(model->config, batch.batch.input_ids.size(1),
+                                                     batch.batch.labels.size(1)) *
+                    static_cast<double>(micro.size());
       for (size_t i = 0; i < micro.size(); ++i) {
-        sums[5 + batch.denoisers[i]] += parts.example_nll[i];
-        sums[5 + k + batch.denoisers[i]] += static_cast<double>(parts.example_tokens[i]);
+        sums.nll_by_denoiser[batch.denoisers[i]] += parts.example_nll[i];
+        sums.tokens_by_denoiser[batch.denoisers[i]] += static_cast<double>(parts.example_tokens[i]);
       }
     }
-    sync.all_reduce_sum(sums);
+    sums.all_reduce(sync);
     const double grad_norm = optimizer->grad_norm();
-    const bool finite = !bad_loss && std::isfinite(sums[1]) && std::isfinite(grad_norm);
+    const bool finite = !bad_loss && std::isfinite(sums.nll) && std::isfinite(sums.kd) && std::isfinite(grad_norm);
     if (!finite) {
       ++state.nonfinite_total;
       ++state.nonfinite_in_a_row;
@@ -332,7 +370,7 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
       }
       if (state.nonfinite_in_a_row >= c.max_nonfinite_in_a_row) {
         throw Error("aborting at step " + std::to_string(step + 1) + ": " + std::to_string(state.nonfinite_in_a_row) +
-                    " steps in a row had a non-finite loss or gradient (loss sum " + std::to_string(sums[1]) +
+                    " steps in a row had a non-finite loss or gradient (loss sum " + std::to_string(sums.nll) +
                     ", gradient norm " + std::to_string(grad_norm) + "; " + std::to_string(bad.size()) +
                     " parameters with non-finite gradients" + (bad.empty() ? "" : ", e.g. " + bad.front()) +
                     "). Lower trainer.lr or check the data; trainer.max_nonfinite_in_a_row sets the limit.");
@@ -346,9 +384,9 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
     }
     state.step += 1;
     state.examples += static_cast<uint64_t>(c.global_batch);
-    state.tokens += static_cast<uint64_t>(sums[2]);
-    window_tokens += sums[2];
-    window_flops += sums[4];
+    state.tokens += static_cast<uint64_t>(sums.real_tokens);
+    window_tokens += sums.real_tokens;
+    window_flops += sums.flops;
     const CommTimings comm = optimizer->take_timings();
     window_comm += comm.comm_seconds;
     window_exposed += comm.exposed_seconds;
@@ -358,18 +396,28 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
     if (leader && (state.step % c.log_every == 0 || state.step == c.steps) && finite) {
       const double seconds = window.seconds();
       nlohmann::ordered_json j;
+      const double ce = sums.nll / sums.targets;
+      const double objective =
+          teacher ? (1.0 - c.distill.alpha) * ce + c.distill.alpha * sums.kd / sums.targets : ce;
       j["tokens"] = state.tokens;
-      j["loss"] = sums[1] / sums[0];
+      j["loss"] = objective;
+      if (teacher) {
+        // Per counted target token: loss = (1 - alpha) * ce_loss + alpha * kd_loss.
+        j["ce_loss"] = ce;
+        j["kd_loss"] = sums.kd / sums.targets;
+        j["teacher_ce"] = sums.teacher_nll / sums.targets;
+      }
       nlohmann::ordered_json per;
       for (size_t d = 0; d < k; ++d) {
-        if (sums[5 + k + d] > 0) per[c.denoisers[d].name] = sums[5 + d] / sums[5 + k + d];
+        if (sums.tokens_by_denoiser[d] > 0) per[c.denoisers[d].name] = sums.nll_by_denoiser[d] / sums.tokens_by_denoiser[d];
       }
       j["loss_by_denoiser"] = per;
       j["lr"] = lr;
       j["grad_norm"] = grad_norm;
       j["tokens_per_s"] = window_tokens / seconds;
       if (peak > 0) j["mfu"] = window_flops / seconds / peak;
-      j["padding"] = 1.0 - sums[2] / sums[3];
+      j["padding"] = 1.0 - sums.real_tokens / sums.padded_tokens;
+      if (teacher && device.is_cpu()) j["teacher_share"] = window_teacher_s / seconds;  // of the step time
       j["peak_memory_bytes"] = peak_rss_bytes();
       if (sync.world_size() > 1) {
         // Rank 0's view: seconds per step a collective was in flight, and of
@@ -383,11 +431,11 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
       log.record(state.step, j);
       char text[200];
       std::snprintf(text, sizeof(text), "step %lld/%lld: loss %.4f, lr %.3g, grad norm %.3g, %.0f tokens/s",
-                    static_cast<long long>(state.step), static_cast<long long>(c.steps), sums[1] / sums[0], lr,
+                    static_cast<long long>(state.step), static_cast<long long>(c.steps), objective, lr,
                     grad_norm, window_tokens / seconds);
       if (!progress_is_terminal()) log.line(text);
       window.reset();
-      window_tokens = window_flops = window_comm = window_exposed = window_steps = 0;
+      window_tokens = window_flops = window_comm = window_exposed = window_steps = window_teacher_s = 0;
     }
     if (c.eval_every > 0 && state.step % c.eval_every == 0 && state.step < c.steps) run_eval(state.step, true);
     if (c.checkpoint_every > 0 && state.step % c.checkpoint_every == 0 && state.step < c.steps) save(state.step);

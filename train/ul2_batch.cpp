@@ -4,6 +4,7 @@
 
 #include "model/cpu_autograd.h"
 #include "model/evaluation.h"
+#include "train/distillation.h"
 
 namespace openba {
 
@@ -28,16 +29,45 @@ TrainBatch make_train_batch(const std::vector<Ul2Example>& examples, const Model
   return out;
 }
 
-LossParts seq2seq_loss(OpenBAModelImpl& model, const Seq2SeqBatch& batch) {
+LossParts seq2seq_loss(OpenBAModelImpl& model, const Seq2SeqBatch& batch, const DistillationInputs* distill) {
   auto logits = model.forward(batch);  // [B, Td, V] fp32
   const int64_t b = logits.size(0), t = logits.size(1), v = logits.size(2);
   const auto flat_logits = logits.reshape({b * t, v});
   const auto flat_labels = batch.labels.reshape({b * t});
-  auto nll = use_cpu_training_kernels(flat_logits)
-                 ? cpu::cross_entropy_autograd(flat_logits, flat_labels)
-                 : torch::cross_entropy_loss(flat_logits, flat_labels, {}, at::Reduction::None, -100);
+  // A term of weight 0 is only measured: no graph, no gradient.
+  const bool ce_trains = !distill || distill->alpha < 1;
+  const bool kd_trains = distill && distill->alpha > 0;
+  auto token_nll = [&](const torch::Tensor& l) {
+    return use_cpu_training_kernels(l) ? cpu::cross_entropy_autograd(l, flat_labels)
+                                       : torch::cross_entropy_loss(l, flat_labels, {}, at::Reduction::None, -100);
+  };
+  torch::Tensor nll;
+  if (ce_trains) {
+    nll = token_nll(flat_logits);
+  } else {
+    torch::NoGradGuard measured_only;
+    nll = token_nll(flat_logits.detach());
+  }
   LossParts out;
   out.nll_sum = nll.sum();
+  out.objective = out.nll_sum;
+  if (distill) {
+    torch::Tensor kd;
+    if (kd_trains) {
+      kd = distillation_loss(flat_logits, flat_labels, *distill->teacher, distill->temperature);
+    } else {
+      torch::NoGradGuard measured_only;
+      kd = distillation_loss(flat_logits.detach(), flat_labels, *distill->teacher, distill->temperature);
+    }
+    const torch::Tensor kd_sum = kd.sum();
+    out.kd_sum = kd_sum.item<double>();
+    out.teacher_nll_sum = distill->teacher->nll_sum.item<double>();
+    if (!ce_trains) {
+      out.objective = kd_sum * distill->alpha;
+    } else if (kd_trains) {
+      out.objective = out.nll_sum * (1.0 - distill->alpha) + kd_sum * distill->alpha;
+    }
+  }
   const auto per_example = nll.detach().reshape({b, t}).to(torch::kDouble).sum(1).cpu();
   const auto counts = (batch.labels != -100).sum(1).cpu();
   for (int64_t i = 0; i < b; ++i) {

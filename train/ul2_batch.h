@@ -21,11 +21,27 @@ struct TrainBatch {
 TrainBatch make_train_batch(const std::vector<Ul2Example>& examples, const ModelConfig& config,
                             const torch::Device& device);
 
+struct TeacherTargets;
+
+// What distillation adds to a micro-batch's loss (train/distillation.h).
+struct DistillationInputs {
+  const TeacherTargets* teacher = nullptr;  // the teacher's targets for this micro-batch
+  double alpha = 0.5, temperature = 1.0;
+};
+
 struct LossParts {
-  torch::Tensor nll_sum;                  // scalar, differentiable: summed NLL of counted tokens
+  // Scalar, differentiable: what backward runs on. The summed NLL of the
+  // counted tokens, or with distillation (1 - alpha) * that + alpha * the
+  // summed T^2 KL (a term of weight 0 is computed without gradients, so
+  // alpha = 0 trains exactly as without distillation).
+  torch::Tensor objective;
+  torch::Tensor nll_sum;                  // scalar: summed NLL of counted tokens
+  double kd_sum = 0;                      // distillation: summed T^2 KL of counted tokens
+  double teacher_nll_sum = 0;             // distillation: the teacher's own summed NLL
   std::vector<double> example_nll;        // per example (detached)
   std::vector<int64_t> example_tokens;
 };
-LossParts seq2seq_loss(OpenBAModelImpl& model, const Seq2SeqBatch& batch);
+LossParts seq2seq_loss(OpenBAModelImpl& model, const Seq2SeqBatch& batch,
+                       const DistillationInputs* distill = nullptr);
 
 }  // namespace openba

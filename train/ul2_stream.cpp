@@ -76,6 +76,14 @@ std::vector<int32_t> Ul2Stream::raw_tokens(uint64_t i, int64_t length) const {
   return out;
 }
 
+std::vector<Ul2Example> Ul2Stream::heldout_examples(int64_t per_denoiser) const {
+  std::vector<Ul2Example> out;
+  for (size_t d = 0; d < options_.denoisers.size(); ++d) {
+    for (int64_t j = 0; j < per_denoiser; ++j) out.push_back(example_with(static_cast<uint64_t>(j), static_cast<int>(d)));
+  }
+  return out;
+}
+
 Ul2Example Ul2Stream::example_with(uint64_t i, int denoiser) const {
   const Denoiser& d = options_.denoisers.at(static_cast<size_t>(denoiser));
   const auto raw = raw_tokens(i, raw_lengths_[static_cast<size_t>(denoiser)]);

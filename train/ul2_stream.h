@@ -34,6 +34,13 @@ struct Ul2Example {
   std::vector<int32_t> labels;
 };
 
+// The seed of the held-out stream for a held-out seed: its own stream, apart
+// from every training stream, so held-out examples never move when a run's
+// training data seed does. Every tool that measures held-out loss
+// (openba-pretrain's evaluations, openba-compress, the pipeline) draws its
+// examples from this stream over the held-out shards.
+inline uint64_t heldout_stream_seed(uint64_t heldout_seed) { return heldout_seed + 0x5eed; }
+
 class Ul2Stream {
  public:
   Ul2Stream(std::shared_ptr<const ShardMixture> data, const TokenizerLayout& tokenizer, Ul2Options options);
@@ -49,6 +56,9 @@ class Ul2Stream {
   const Ul2Options& options() const { return options_; }
   const std::vector<int64_t>& raw_lengths() const { return raw_lengths_; }
   std::vector<double> initial_weights() const;  // the denoisers' configured weights, normalized
+  // The fixed held-out set: for each denoiser d in order, examples
+  // 0..per_denoiser-1 drawn with d (denoiser-major order).
+  std::vector<Ul2Example> heldout_examples(int64_t per_denoiser) const;
 
  private:
   std::shared_ptr<const ShardMixture> data_;

@@ -47,7 +47,7 @@ defaults:
     set:
       trainer: {{steps: {pretrain_steps}, micro_batch: 4, global_batch: 4, lr: 1.0e-3, warmup_steps: 1}}
       checkpoint: {{every: 2}}
-      eval: {{every: 0, examples_per_denoiser: 1}}
+      eval: {{every: 0}}
       logging: {{every: 1, tensorboard: false}}
 steps:
   - kind: pretrain

@@ -218,8 +218,9 @@ class BadBaselines(PipelineCase):
                            "'trainer.lr' is set by the baseline itself")
         self.assertRefused(value_pipeline(self.assets, scratch="  scratch: {lr: [1.0e-3], lrs: [1]}\n"),
                            "unknown key 'baselines.scratch.lrs'")
-        self.assertRefused(value_pipeline(self.assets, scratch="  scratch: {lr: [1.0e-3], set: {trainer: {global_batch: 6}}}\n"),
-                           "baselines.scratch", "not a multiple of trainer.micro_batch")
+        odd = value_pipeline(self.assets, scratch="  scratch: {lr: [1.0e-3], set: {trainer: {global_batch: 6}}}\n")
+        scratch_line = next(i + 1 for i, l in enumerate(odd.splitlines()) if l.startswith("  scratch:"))
+        self.assertRefused(odd, f"bad.yaml:{scratch_line}", "not a multiple of trainer.micro_batch")
         no_recovery = value_pipeline(self.assets, recover="").replace("  - kind: pretrain\n    name: recover\n", "")
         self.assertRefused(no_recovery, "baselines.scratch", "no pretrain step comes after a pruning step")
 

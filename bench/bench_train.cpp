@@ -1,7 +1,11 @@
 // bench_train: training throughput (forward, backward, AdamW step) of the
 // openba-pretrain code path on fixed-size batches, in tokens/s and as a
 // fraction of the same process's 4096^3 fp32 GEMM FLOP/s (training FLOPs =
-// 3 x forward, counted as in the reference). Prints one JSON line.
+// 3 x forward, counted as in the reference). With --distill a teacher (the
+// --teacher-config shape, default the student's, other weights) runs
+// forward on every batch and the loss gains the distillation term, as
+// openba-pretrain's distill: section does; the teacher's forward is timed
+// apart, giving its share of the step. Prints one JSON line.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -17,6 +21,7 @@
 #include "tools/cli_common.h"
 #include "tools/torch_tool.h"
 #include "train/adamw.h"
+#include "train/distillation.h"
 #include "train/ul2_batch.h"
 #include "util/resources.h"
 
@@ -26,7 +31,9 @@ int main(int argc, char** argv) {
     std::string config_path;
     int64_t batch = 8, enc = 256, dec = 128;
     int iters = 3, threads = 0;
-    bool checkpointing = false;
+    bool checkpointing = false, distill = false;
+    std::string teacher_config_path;
+    int64_t top_k = 0;
     app.add_option("--config", config_path, "model config YAML")->required();
     app.add_option("--batch", batch, "sequences per step");
     app.add_option("--enc", enc, "encoder tokens per sequence");
@@ -34,6 +41,9 @@ int main(int argc, char** argv) {
     app.add_option("--iters", iters, "timed steps");
     app.add_option("--threads", threads, "CPU threads (default: all cores)");
     app.add_flag("--activation-checkpointing", checkpointing, "recompute blocks in backward");
+    app.add_flag("--distill", distill, "add a teacher forward and the distillation term (alpha 0.5, T 1)");
+    app.add_option("--teacher-config", teacher_config_path, "the teacher's model config (default: --config)");
+    app.add_option("--top-k", top_k, "teacher logits kept per token (0 = all)");
     openba::parse_command_line(app, argc, argv);
     openba::configure_threads(threads);
 
@@ -45,6 +55,15 @@ int main(int argc, char** argv) {
     openba::set_activation_checkpointing(*model, checkpointing);
     const auto named = openba::unique_named_parameters(*model);
     openba::AdamW adam(openba::AdamW::default_groups(named), {});
+
+    openba::OpenBAModel teacher{nullptr};
+    if (distill) {
+      teacher = openba::OpenBAModel(
+          openba::load_model_config_yaml(teacher_config_path.empty() ? config_path : teacher_config_path));
+      openba::initialize_weights(*teacher, 1);
+      teacher->eval();
+    }
+    double teacher_seconds = 0;
 
     torch::manual_seed(0);
     std::vector<openba::Example> examples(batch);
@@ -61,11 +80,26 @@ int main(int argc, char** argv) {
       for (const auto& [name, p] : named) {
         if (p.grad().defined()) p.mutable_grad().zero_();
       }
-      auto parts = openba::seq2seq_loss(*model, data);
-      (parts.nll_sum / static_cast<double>(batch * dec)).backward();
+      openba::TeacherTargets targets;
+      openba::DistillationInputs kd;
+      if (distill) {
+        // Teacher::targets without the checks of a checkpoint directory.
+        openba::Stopwatch teacher_clock;
+        {
+          torch::NoGradGuard no_grad;
+          const auto logits = teacher->forward(data);
+          targets = openba::teacher_targets_from_logits(logits.reshape({batch * dec, config.vocab_size}),
+                                                        data.labels.reshape({batch * dec}), 1.0, top_k);
+        }
+        teacher_seconds += teacher_clock.seconds();
+        kd = {&targets, 0.5, 1.0};
+      }
+      auto parts = openba::seq2seq_loss(*model, data, distill ? &kd : nullptr);
+      (parts.objective / static_cast<double>(batch * dec)).backward();
       adam.step(1e-4);
     };
     step();  // warm-up
+    teacher_seconds = 0;
     double best = 1e30, total = 0;
     for (int i = 0; i < iters; ++i) {
       openba::Stopwatch clock;
@@ -81,6 +115,13 @@ int main(int argc, char** argv) {
     out["config"] = config_path;
     out["threads"] = openba::cpu_threads();
     out["activation_checkpointing"] = checkpointing;
+    out["distill"] = distill;
+    if (distill) {
+      out["teacher_config"] = teacher_config_path.empty() ? config_path : teacher_config_path;
+      out["top_k"] = top_k;
+      out["teacher_seconds_per_step"] = teacher_seconds / iters;
+      out["teacher_share"] = teacher_seconds / total;
+    }
     out["gemm_gflops"] = gemm / 1e9;
     out["seconds_per_step"] = mean;
     out["tokens_per_s"] = static_cast<double>(batch * (enc + dec)) / mean;

@@ -1,6 +1,7 @@
-// The report sections that compare a run with its baselines: distilled
-// recovery against the same step trained without distillation, and the
-// compressed lineage against the same shape trained from scratch.
+// The report sections that compare a run with its baselines: scored pruning
+// against random selection, distilled recovery against the same step trained
+// without distillation, and the compressed lineage against the same shape
+// trained from scratch.
 #include <cmath>
 #include <cstdio>
 
@@ -32,42 +33,88 @@ std::string cell(const std::string& text, bool numeric = false) {
   return std::string("<td") + (numeric ? " class=\"num\"" : "") + ">" + escape(text) + "</td>";
 }
 
-}  // namespace
+// A step and its baseline side by side: one pair of bars per step of the
+// baseline's kind, and a table of both losses and their difference.
+struct Pairing {
+  std::string kind;                  // ReportStep::baseline_kind
+  std::string id, title, x_label, y_label;
+  std::string ours, theirs;          // the two bars' names
+  const char* our_colour;
+  const char* their_colour;
+  bool with_before = false;          // a "before" column (the step's input loss)
+  std::string none, explanation;     // notes: without pairs / under the table
+};
 
-Section distillation_section(const ReportInfo& r) {
-  Section s{"distillation", "Distillation against plain UL2 recovery", ""};
+Section paired_section(const ReportInfo& r, const Pairing& p, Section s) {
   svg::BarChart c;
-  c.frame.id = "chart-distillation";
-  c.frame.title = "Held-out loss after recovery: distilled from the teacher against UL2 alone (same step, same tokens)";
-  c.frame.x_label = "recovery step";
-  c.frame.y_label = "held-out loss after recovery";
+  c.frame.id = p.id;
+  c.frame.title = p.title;
+  c.frame.x_label = p.x_label;
+  c.frame.y_label = p.y_label;
   c.frame.width = 720;
   c.frame.height = 300;
-  c.legend = {{"with distillation", svg::colour::green}, {"UL2 only", svg::colour::purple}};
+  c.legend = {{p.ours, p.our_colour}, {p.theirs, p.their_colour}};
   std::string rows;
   for (const auto& st : r.steps) {
-    if (!st.done() || st.baseline_kind != "ul2" || !st.baseline_heldout_after || !st.heldout_after) continue;
+    if (!st.done() || st.baseline_kind != p.kind || !st.baseline_heldout_after || !st.heldout_after) continue;
     c.groups.push_back({st.id,
-                        {{*st.heldout_after, svg::colour::green, loss_text(st.heldout_after, 3),
-                          st.id + " distilled: " + loss_text(st.heldout_after), st.id + "/distilled"},
-                         {*st.baseline_heldout_after, svg::colour::purple, loss_text(st.baseline_heldout_after, 3),
-                          st.id + " UL2 only: " + loss_text(st.baseline_heldout_after), st.id + "/ul2"}}});
-    rows += "<tr>" + cell(st.id) + cell(loss_text(st.heldout_before), true) + cell(loss_text(st.heldout_after), true) +
-            cell(loss_text(st.baseline_heldout_after), true) +
+                        {{*st.heldout_after, p.our_colour, loss_text(st.heldout_after, 3),
+                          st.id + " " + p.ours + ": " + loss_text(st.heldout_after), st.id + "/" + p.ours},
+                         {*st.baseline_heldout_after, p.their_colour, loss_text(st.baseline_heldout_after, 3),
+                          st.id + " " + p.theirs + ": " + loss_text(st.baseline_heldout_after), st.id + "/" + p.theirs}}});
+    rows += "<tr>" + cell(st.id) + (p.with_before ? cell(loss_text(st.heldout_before), true) : "") +
+            cell(loss_text(st.heldout_after), true) + cell(loss_text(st.baseline_heldout_after), true) +
             cell(loss_text(*st.baseline_heldout_after - *st.heldout_after), true) + "</tr>\n";
   }
   if (c.groups.empty()) {
-    s.body = note("No recovery step trained a plain-UL2 baseline beside its distillation (baseline: ul2 on a pretrain "
-                  "step with distill:).");
+    s.body = note(p.none);
     return s;
   }
   s.body = svg::bar_chart(c);
-  s.body += "<table>\n<tr><th>step</th><th class=\"num\">before recovery</th><th class=\"num\">distilled</th>"
-            "<th class=\"num\">UL2 only</th><th class=\"num\">UL2 \xE2\x88\x92 distilled</th></tr>\n" +
-            rows + "</table>\n";
-  s.body += note("The same recovery step from the same pruned model, on the same examples and tokens, once with the "
-                 "distillation term and once with the UL2 cross-entropy alone; a positive difference is what the teacher bought.");
+  s.body += "<table>\n<tr><th>step</th>" + std::string(p.with_before ? "<th class=\"num\">before</th>" : "") +
+            "<th class=\"num\">" + escape(p.ours) + "</th><th class=\"num\">" + escape(p.theirs) + "</th><th class=\"num\">" +
+            escape(p.theirs) + " \xE2\x88\x92 " + escape(p.ours) + "</th></tr>\n" + rows + "</table>\n";
+  s.body += note(p.explanation);
   return s;
+}
+
+}  // namespace
+
+Section selection_section(const ReportInfo& r) {
+  Pairing p;
+  p.kind = "random";
+  p.id = "chart-baseline";
+  p.title = "Held-out loss right after pruning: scored against random selection";
+  p.x_label = "pruning step";
+  p.y_label = "held-out loss after prune";
+  p.ours = "scored";
+  p.theirs = "random";
+  p.our_colour = svg::colour::blue;
+  p.their_colour = svg::colour::orange;
+  p.none = "No pruning step ran a random-selection baseline.";
+  p.explanation = "The same step, pruning to the same shape, once by importance scores and once by a seeded random "
+                  "selection; both evaluated on the same held-out data before any recovery training.";
+  return paired_section(r, p, {"baseline", "Scored against random selection", ""});
+}
+
+Section distillation_section(const ReportInfo& r) {
+  Pairing p;
+  p.kind = "ul2";
+  p.id = "chart-distillation";
+  p.title = "Held-out loss after recovery: distilled against UL2 only";
+  p.x_label = "recovery step";
+  p.y_label = "held-out loss after recovery";
+  p.ours = "distilled";
+  p.theirs = "UL2 only";
+  p.our_colour = svg::colour::green;
+  p.their_colour = svg::colour::purple;
+  p.with_before = true;
+  p.none = "No recovery step trained a plain-UL2 baseline beside its distillation (baseline: ul2 on a pretrain "
+           "step with distill:).";
+  p.explanation = "The same recovery step from the same pruned model, on the same examples and tokens, once with the "
+                  "distillation term and once with the UL2 cross-entropy alone; a positive difference is what the "
+                  "teacher bought.";
+  return paired_section(r, p, {"distillation", "Distillation against plain UL2 recovery", ""});
 }
 
 std::string verdict_banner(const ScratchReport& x) {

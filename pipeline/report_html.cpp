@@ -1,6 +1,7 @@
 // The page: its shell and style, the overview sections drawn from report.json
-// alone (header, step table, parameters, held-out loss, random baseline), and
-// the sections that read the steps' own files (report_sections.cpp).
+// alone (header, step table, parameters, held-out loss), the sections that
+// read the steps' own files (report_sections.cpp) and those comparing the run
+// with its baselines (report_baselines.cpp).
 #include "pipeline/report_html.h"
 
 #include <algorithm>
@@ -264,41 +265,6 @@ Section heldout_section(const ReportInfo& r) {
   return s;
 }
 
-// --- i. Random baseline ---------------------------------------------------------
-
-Section baseline_section(const ReportInfo& r) {
-  Section s{"baseline", "Scored against random selection", ""};
-  svg::BarChart c;
-  c.frame.id = "chart-baseline";
-  c.frame.title = "Held-out loss right after pruning: scored against random selection";
-  c.frame.x_label = "pruning step";
-  c.frame.y_label = "held-out loss after prune";
-  c.frame.width = 720;
-  c.frame.height = 300;
-  c.legend = {{"scored selection", svg::colour::blue}, {"random selection", svg::colour::orange}};
-  std::string rows;
-  for (const auto& st : r.steps) {
-    if (!st.done() || !st.baseline_heldout_after || !st.heldout_after || st.baseline_kind != "random") continue;
-    c.groups.push_back({st.id,
-                        {{*st.heldout_after, svg::colour::blue, report::loss_text(st.heldout_after, 3),
-                          st.id + " scored: " + report::loss_text(st.heldout_after), st.id + "/scored"},
-                         {*st.baseline_heldout_after, svg::colour::orange, report::loss_text(st.baseline_heldout_after, 3),
-                          st.id + " " + st.baseline_score + ": " + report::loss_text(st.baseline_heldout_after), st.id + "/random"}}});
-    rows += "<tr>" + td(st.id) + td(report::loss_text(st.heldout_after), true) + td(report::loss_text(st.baseline_heldout_after), true) +
-            td(report::loss_text(*st.baseline_heldout_after - *st.heldout_after), true) + "</tr>\n";
-  }
-  if (c.groups.empty()) {
-    s.body = report::note("No pruning step ran a random-selection baseline.");
-    return s;
-  }
-  s.body = svg::bar_chart(c);
-  s.body += "<table>\n<tr><th>step</th><th class=\"num\">scored</th><th class=\"num\">random</th>"
-            "<th class=\"num\">random \xE2\x88\x92 scored</th></tr>\n" + rows + "</table>\n";
-  s.body += report::note("The same step, pruning to the same shape, once by importance scores and once by a seeded random "
-                         "selection; both evaluated on the same held-out data before any recovery training.");
-  return s;
-}
-
 }  // namespace
 
 std::string render_report_html(const nlohmann::ordered_json& report, const std::string& run_dir) {
@@ -313,7 +279,7 @@ std::string render_report_html(const nlohmann::ordered_json& report, const std::
   sections.push_back(report::layer_section(info, files));
   sections.push_back(report::width_section(info, files));
   sections.push_back(report::vocab_section(info, files));
-  sections.push_back(baseline_section(info));
+  sections.push_back(report::selection_section(info));
   sections.push_back(report::distillation_section(info));
   sections.push_back(report::scratch_section(info));
 

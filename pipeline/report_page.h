@@ -46,10 +46,12 @@ Section width_section(const ReportInfo& info, RunFiles& files);
 Section vocab_section(const ReportInfo& info, RunFiles& files);
 
 // Sections comparing the run with its baselines (report_baselines.cpp):
-// distilled recovery against the same step without distillation, and the
+// scored pruning against random selection of the same shape, distilled
+// recovery against the same step without distillation, and the
 // compressed lineage against the same shape trained from scratch ("value
 // of compression": held-out loss against training tokens, the learning-rate
 // sweep, tokens to match). The banner states the verdict under the header.
+Section selection_section(const ReportInfo& info);
 Section distillation_section(const ReportInfo& info);
 Section scratch_section(const ReportInfo& info);
 std::string verdict_banner(const ScratchReport& scratch);

@@ -284,7 +284,9 @@ nlohmann::ordered_json baselines_report(const PipelineConfig& p, const nlohmann:
 
   // The compressed lineage's held-out loss against the recovery tokens it
   // has trained on: each pruning step a jump at the same tokens, each
-  // recovery step its evaluations (on the same held-out set).
+  // recovery step its evaluations (on the same held-out set). A point that
+  // measures the checkpoint the point before it measured is left out: a
+  // pruning step's "before" (but the first) and a recovery step's step 0.
   std::vector<std::pair<double, double>> lineage;
   double x = 0;
   bool started = false;
@@ -293,12 +295,13 @@ nlohmann::ordered_json baselines_report(const PipelineConfig& p, const nlohmann:
     if (s["status"] != "done") break;
     const std::string kind = s["kind"].get<std::string>();
     if (prunes(kind)) {
+      if (!started && s["heldout_before"].is_number()) lineage.push_back({x, s["heldout_before"].get<double>()});
+      if (s["heldout_after"].is_number()) lineage.push_back({x, s["heldout_after"].get<double>()});
       started = true;
-      for (const char* key : {"heldout_before", "heldout_after"}) {
-        if (s[key].is_number()) lineage.push_back({x, s[key].get<double>()});
-      }
     } else if (kind == "pretrain" && started && s.contains("train")) {
-      for (const auto& [t, l] : eval_curve(files, s["train"]["metrics"].get<std::string>())) lineage.push_back({x + t, l});
+      for (const auto& [t, l] : eval_curve(files, s["train"]["metrics"].get<std::string>())) {
+        if (t > 0) lineage.push_back({x + t, l});
+      }
       x += s["train"]["tokens"].get<double>();
     }
   }

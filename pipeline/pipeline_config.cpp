@@ -141,9 +141,16 @@ StepDistill read_distill(const ConfigNode& node, const std::vector<PipelineStep>
   }
   if (m.has("top_k")) add("top_k", std::to_string(m.get_int("top_k", 0)));
   if (d.teacher != "input") {
+    std::vector<int> named;
     for (const auto& s : earlier) {
-      if (d.teacher == std::to_string(s.index) || d.teacher == s.id || d.teacher == s.name) d.teacher_step = s.index - 1;
+      if (d.teacher == std::to_string(s.index) || d.teacher == s.id) d.teacher_step = s.index - 1;
+      if (d.teacher == s.name) named.push_back(s.index - 1);
     }
+    if (d.teacher_step < 0 && named.size() > 1) {
+      throw Error(m.where("teacher") + ": distill.teacher '" + d.teacher + "': several earlier steps are named so (" +
+                  earlier[named[0]].id + ", " + earlier[named[1]].id + "); give the number or the directory");
+    }
+    if (d.teacher_step < 0 && named.size() == 1) d.teacher_step = named[0];
   }
   return d;
 }

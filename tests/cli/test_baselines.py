@@ -198,6 +198,9 @@ class BadBaselines(PipelineCase):
         self.assertRefused(value_pipeline(self.assets, recover="\n    distill: {teacher: later}",
                                           steps_extra="  - kind: pretrain\n    name: later\n"),
                            "names step 04-later, which comes after this one")
+        twice = value_pipeline(self.assets, recover="\n    distill: {teacher: pretrain}").replace(
+            "  - kind: pretrain\n    name: base\n", "  - kind: pretrain\n  - kind: pretrain\n")
+        self.assertRefused(twice, "several earlier steps are named so (01-pretrain, 02-pretrain)")
         self.assertRefused(good.replace("teacher: base", f"teacher: {self.path('nowhere')}"),
                            "neither 'input', nor a step before this one, nor a checkpoint directory")
         self.assertRefused(good.replace("alpha: 0.5", "alpha: 2"), f"bad.yaml:{line_of('alpha: 0.5')}",

@@ -12,6 +12,7 @@ import unittest
 from cli_support import demo_training_assets, json_lines, read_binary, read_json, run, tool, SOURCE_DIR
 from chromium import render
 from test_pipeline import COMPRESS, DEMO_TRAIN, PipelineCase
+from test_report import chart, parse_page
 
 
 def value_pipeline(assets, name="value", steps_extra="", scratch="  scratch: {lr: [1.0e-3, 3.0e-3], extend: 2}\n",
@@ -170,6 +171,22 @@ class Baselines(PipelineCase):
         self.assertEqual(page["errors"], [])
         for anchor in ('id="chart-scratch"', 'id="chart-distillation"', 'id="verdict"'):
             self.assertIn(anchor, page["dom"])
+        # The value-of-compression chart draws the report's curves, point for point.
+        root = parse_page(os.path.join(out, "report.html"))
+        marks = {}
+        for el in chart(root, "chart-scratch").iter():
+            if el.get("class") == "marker":
+                marks.setdefault(el.get("data-key"), []).append([float(el.get("data-x")), float(el.get("data-y"))])
+        for key, curve in (("compressed lineage (prune, recover)", s["lineage_curve"]),
+                           (f"from scratch, best lr ({best['lr']:g})", s["scratch_curve"])):
+            self.assertEqual(len(marks[key]), len(curve), key)
+            for (x1, y1), (x2, y2) in zip(marks[key], curve):
+                self.assertAlmostEqual(x1, x2, delta=1e-6 * max(1, abs(x2)))
+                self.assertAlmostEqual(y1, y2, delta=1e-9 * abs(y2) + 1e-11)
+        bars = {b.get("data-key"): float(b.get("height")) for b in chart(root, "chart-distillation").iter("rect")
+                if b.get("class") == "bar"}
+        self.assertAlmostEqual(bars["03-recover/UL2 only"] / bars["03-recover/distilled"],
+                               b["heldout_after"] / recover["heldout_after"], places=3)
 
         # Running again skips every step and every baseline run.
         stamp = os.stat(os.path.join(out, ext["dir"], "model.safetensors")).st_mtime_ns

@@ -12,12 +12,6 @@ namespace openba {
 namespace fs = std::filesystem;
 namespace {
 
-// `path` relative to the run directory (how the report refers to files).
-std::string relative_to(const std::string& path, const std::string& run_dir) {
-  const fs::path rel = fs::weakly_canonical(path).lexically_relative(fs::weakly_canonical(run_dir));
-  return rel.empty() || rel.string().rfind("..", 0) == 0 ? path : rel.string();
-}
-
 void add_shape(nlohmann::ordered_json& e, const ModelConfig& c, bool tied) {
   e["architecture"] = c.summary();
   e["encoder_layers"] = c.encoder_layers;
@@ -56,17 +50,17 @@ nlohmann::ordered_json done_step_entry(const PipelineStep& step, const std::stri
   e["heldout_after_by_denoiser"] =
       outcome.heldout_after.is_object() ? outcome.heldout_after["by_denoiser"] : nlohmann::ordered_json::object();
   e["summary"] = outcome.summary;
-  e["report"] = relative_to(outcome.report, run_dir);
+  e["report"] = path_relative_to(outcome.report, run_dir);
   if (!outcome.baseline.is_null()) {
     nlohmann::ordered_json b = outcome.baseline;
     for (const char* key : {"report", "dir", "metrics"}) {
-      if (b.contains(key)) b[key] = relative_to(b[key].get<std::string>(), run_dir);
+      if (b.contains(key)) b[key] = path_relative_to(b[key].get<std::string>(), run_dir);
     }
     e["baseline"] = b;
   }
   if (!outcome.train.is_null()) {
     nlohmann::ordered_json t = outcome.train;
-    t["metrics"] = relative_to(t["metrics"].get<std::string>(), run_dir);
+    t["metrics"] = path_relative_to(t["metrics"].get<std::string>(), run_dir);
     e["train"] = t;
   }
   return e;

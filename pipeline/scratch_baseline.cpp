@@ -14,6 +14,7 @@
 #include "train/train_config.h"
 #include "util/error.h"
 #include "util/format.h"
+#include "util/fs.h"
 
 namespace openba {
 namespace fs = std::filesystem;
@@ -80,11 +81,6 @@ nlohmann::ordered_json curve_json(const std::vector<std::pair<double, double>>& 
   auto j = nlohmann::ordered_json::array();
   for (const auto& [t, l] : curve) j.push_back({t, l});
   return j;
-}
-
-std::string relative_to(const std::string& path, const std::string& run_dir) {
-  const fs::path rel = fs::weakly_canonical(path).lexically_relative(fs::weakly_canonical(run_dir));
-  return rel.empty() || rel.string().rfind("..", 0) == 0 ? path : rel.string();
 }
 
 }  // namespace
@@ -262,8 +258,8 @@ nlohmann::ordered_json baselines_report(const PipelineConfig& p, const nlohmann:
     const auto& e = rec->entry;
     r["status"] = "done";
     for (const char* key : {"steps", "examples", "tokens", "heldout_loss", "seconds"}) r[key] = e[key];
-    r["dir"] = relative_to(e["output"].get<std::string>(), run_dir);
-    r["metrics"] = relative_to(e["metrics"].get<std::string>(), run_dir);
+    r["dir"] = path_relative_to(e["output"].get<std::string>(), run_dir);
+    r["metrics"] = path_relative_to(e["metrics"].get<std::string>(), run_dir);
     return r;
   };
   auto sweep = nlohmann::ordered_json::array();
@@ -307,8 +303,8 @@ nlohmann::ordered_json baselines_report(const PipelineConfig& p, const nlohmann:
   }
   j["lineage_curve"] = curve_json(lineage);
   std::vector<std::pair<double, double>> scratch_curve, extended_curve;
-  if (best) scratch_curve = eval_curve(files, relative_to(best->entry["metrics"].get<std::string>(), run_dir));
-  if (extended) extended_curve = eval_curve(files, relative_to(extended->entry["metrics"].get<std::string>(), run_dir));
+  if (best) scratch_curve = eval_curve(files, path_relative_to(best->entry["metrics"].get<std::string>(), run_dir));
+  if (extended) extended_curve = eval_curve(files, path_relative_to(extended->entry["metrics"].get<std::string>(), run_dir));
   j["scratch_curve"] = curve_json(scratch_curve);
   j["extended_curve"] = curve_json(extended_curve);
 

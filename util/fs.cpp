@@ -59,6 +59,11 @@ uint64_t file_size(const std::string& path) {
   return static_cast<uint64_t>(st.st_size);
 }
 
+std::string path_relative_to(const std::string& path, const std::string& dir) {
+  const fs::path rel = fs::weakly_canonical(path).lexically_relative(fs::weakly_canonical(dir));
+  return rel.empty() || rel.string().rfind("..", 0) == 0 ? path : rel.string();
+}
+
 bool path_is_same_or_inside(const std::string& candidate, const std::string& root) {
   std::error_code ec;
   const fs::path c = fs::weakly_canonical(fs::absolute(candidate), ec);

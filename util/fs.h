@@ -26,6 +26,10 @@ uint64_t file_size(const std::string& path);
 // and relative parts of both (paths need not exist yet).
 bool path_is_same_or_inside(const std::string& candidate, const std::string& root);
 
+// `path` relative to `dir` when it lies under it (how a run's reports refer
+// to its files), else `path` unchanged.
+std::string path_relative_to(const std::string& path, const std::string& dir);
+
 // A directory being built. Create it, write files into path(), then commit().
 // If the object is destroyed without commit() the partial directory is
 // removed. The final path must not exist unless commit(true) is asked to

@@ -30,7 +30,8 @@
 //             extended_curve: [[tokens, held-out loss], ...], margin (scratch's
 //             best loss - compressed; > 0: compression wins) | null,
 //             tokens_to_match | null, tokens_to_match_ratio | null,
-//             searched_tokens | null, verdict}}
+//             searched_tokens | null, best_at_sweep_edge (the best lr is the
+//             sweep's smallest or largest) | null, verdict}}
 // A step that has not run may have null model fields; it is shown greyed.
 // From the step reports the page reads: layer "scores", "removed", "input";
 // neuron "scores", "kept"; vocab "tokenizer" (with "coverage_curve"); and

@@ -130,10 +130,14 @@ void run_scratch_baseline(const PipelineRun& run, const PipelineConfig& p, const
   const std::string compared_dir = state.steps.at(plan.compared).entry.at("output").get<std::string>();
   const Checkpoint compared = Checkpoint::open(compared_dir);
 
-  // A record per unit of work, done when its chain (the steps' and the
-  // baseline's options) is the same.
+  // A record per unit of work, done when its chain (the steps' and what the
+  // run itself depends on) is the same. The sweep's list and `extend` are
+  // not part of a run's chain: adding a learning rate to the sweep trains
+  // only that one (and the longer run again if the best one changes).
   auto chain_of = [&](const std::string& id, double lr, int64_t steps) {
     nlohmann::ordered_json spec = b.spec;
+    spec.erase("lr");
+    spec.erase("extend");
     spec["id"] = id;
     spec["run_lr"] = lr;
     spec["run_steps"] = steps;
@@ -310,6 +314,7 @@ nlohmann::ordered_json baselines_report(const PipelineConfig& p, const nlohmann:
 
   // The verdict, in numbers and in words.
   j["margin"] = nullptr;
+  j["best_at_sweep_edge"] = nullptr;
   j["tokens_to_match"] = nullptr;
   j["tokens_to_match_ratio"] = nullptr;
   j["searched_tokens"] = nullptr;
@@ -330,6 +335,15 @@ nlohmann::ordered_json baselines_report(const PipelineConfig& p, const nlohmann:
     std::snprintf(text, sizeof(text), margin > 0 ? ": compression wins by %.4f nats." : ": compression does NOT pay here; scratch is better by %.4f nats.",
                   std::fabs(margin));
     verdict += text;
+    const double best_lr = best->entry["lr"].get<double>();
+    const auto [lo, hi] = std::minmax_element(p.scratch.lrs.begin(), p.scratch.lrs.end());
+    if (p.scratch.lrs.size() > 1 && (best_lr == *lo || best_lr == *hi)) {
+      verdict += std::string(" The best learning rate is the sweep's ") + (best_lr == *hi ? "largest" : "smallest") +
+                 ": the sweep may not bracket scratch's best; add " + (best_lr == *hi ? "larger" : "smaller") + " ones.";
+      j["best_at_sweep_edge"] = true;
+    } else {
+      j["best_at_sweep_edge"] = false;
+    }
     const auto& curve = extended ? extended_curve : scratch_curve;
     if (!curve.empty()) {
       j["searched_tokens"] = curve.back().first;

@@ -164,6 +164,9 @@ class Baselines(PipelineCase):
                     if "eval_loss" in m and m["tokens"] > 0]  # step 0 measures the pruned model again
         self.assertEqual(s["lineage_curve"], lineage)
         self.assertIn("compression", s["verdict"])
+        # Two rates: the best is an edge of the sweep, and the verdict says so.
+        self.assertTrue(s["best_at_sweep_edge"])
+        self.assertIn("the sweep may not bracket scratch's best", s["verdict"])
         self.assertIn("from scratch:", stdout)
         self.assertIn("03-recover: distilled", stdout)
 
@@ -195,6 +198,19 @@ class Baselines(PipelineCase):
         self.assertNotIn("== baseline", again)
         self.assertEqual(os.stat(os.path.join(out, ext["dir"], "model.safetensors")).st_mtime_ns, stamp)
         self.assertEqual(read_json(os.path.join(out, "report.json"))["baselines"], report["baselines"])
+
+        # A wider sweep trains only the new rate (and the longer run again only if the best changed).
+        wider = self.write(value_pipeline(self.assets, scratch="  scratch: {lr: [1.0e-3, 3.0e-3, 2.0e-3], extend: 2}\n"))
+        _, more, _ = self.pipeline(wider, out)
+        self.assertEqual(more.count("done earlier, skipped"), 3)
+        self.assertIn("== baseline scratch-lr-0.002:", more)
+        self.assertNotIn("== baseline scratch-lr-0.001:", more)
+        self.assertNotIn("== baseline scratch-lr-0.003:", more)
+        widened = read_json(os.path.join(out, "report.json"))["baselines"]["scratch"]
+        self.assertEqual([r["lr"] for r in widened["sweep"]], [1e-3, 3e-3, 2e-3])
+        self.assertEqual(widened["sweep"][:2], s["sweep"])
+        new_best = min(widened["sweep"], key=lambda r: r["heldout_loss"])["lr"]
+        self.assertEqual("== baseline scratch-extended:" in more, new_best != best["lr"])
 
 
 class BadBaselines(PipelineCase):

@@ -9,7 +9,7 @@ four ways, all measured on one fixed held-out set:
 
   (a) UL2 recovery              activation-scored selection, UL2 cross-entropy only
   (b) distillation recovery     the same selection, recovery distilled from the base
-  (c) scratch                   the same shape from random init, best of an lr sweep
+  (c) scratch                   the same shape from random init, best of an lr sweep (1e-3..8e-3)
   (d) random selection          the released (random) selection, UL2 recovery
 
 (a) and (b) are one pipeline (its recovery step distills, with `baseline:
@@ -123,7 +123,7 @@ steps:
 DISTILLED = """    distill: {{teacher: input, alpha: 0.5, temperature: 1.0}}
     baseline: ul2
 baselines:
-  scratch: {{lr: [1.0e-3, 2.0e-3, 4.0e-3], extend: 4, seed: {seed}, set: {{trainer.warmup_steps: 10}}}}
+  scratch: {{lr: [1.0e-3, 2.0e-3, 4.0e-3, 8.0e-3], extend: 4, seed: {seed}, set: {{trainer.warmup_steps: 10}}}}
 """
 
 

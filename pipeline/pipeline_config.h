@@ -41,7 +41,10 @@
 // or a checkpoint directory; with it, `baseline: ul2` also trains the same
 // step without distillation (same data, same tokens) into NN-name-ul2.
 // Eval steps take no options. Held-out options (eval.seed,
-// eval.examples_per_denoiser, data.heldout) are the run's, from data:.
+// eval.examples_per_denoiser, data.heldout) are the run's, from data:; a
+// training config that changes ul2.denoisers evaluates on its own
+// denoisers inside the step (D-UL2 needs them), while the report measures
+// OpenBA's seven.
 //
 // Unknown keys anywhere are errors naming their line. Relative paths are
 // taken from the working directory (as in configs/train).

@@ -193,7 +193,9 @@ Section scratch_section(const ReportInfo& r) {
                      "each learning rate decays to a tenth of itself. ";
   if (x.tokens_to_match) {
     text += "Tokens to match: " + tokens_text(x.tokens_to_match) + " (" + ratio_text(x.tokens_to_match_ratio) +
-            " the recovery tokens), where the scratch curve first reaches the compressed model's loss.";
+            " the recovery tokens), where the scratch curve first reaches the compressed model's loss (linear between "
+            "evaluations of one longer run, whose learning rate there is still above where a run of that length "
+            "would end, so it may overstate what scratch needs).";
   } else if (x.searched_tokens) {
     text += "Scratch did not reach the compressed model's loss within " + tokens_text(x.searched_tokens) + " tokens.";
   }

@@ -26,6 +26,13 @@ const std::vector<std::string> kVocabKeys = {"vocab", "min-freq", "corpus"};
 const std::vector<std::string> kSharedDataKeys = {"eval", "eval-samples", "encoder-tokens", "decoder-tokens",
                                                   "data-seed", "heldout-seed"};
 
+// "03-recover": a step's directory under RUN_DIR (index 1-based).
+std::string step_id(int index, const std::string& name) {
+  char number[16];
+  std::snprintf(number, sizeof(number), "%02d-", index);
+  return number + name;
+}
+
 bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
 
 void check_name(const std::string& name, const std::string& where, const std::string& what) {
@@ -160,8 +167,7 @@ void check_later_reference(const StepDistill& d, const PipelineStep& self, const
   if (d.teacher_step >= 0 || d.teacher == "input") return;
   for (size_t i = static_cast<size_t>(self.index - 1); i < steps.size(); ++i) {
     const std::string name = steps[i].get_string("name", steps[i].get_string("kind", ""));
-    char id[96];
-    std::snprintf(id, sizeof(id), "%02zu-%s", i + 1, name.c_str());
+    const std::string id = step_id(static_cast<int>(i) + 1, name);
     if (d.teacher == std::to_string(i + 1) || d.teacher == id || d.teacher == name) {
       throw Error(where + ": distill.teacher '" + d.teacher + "' names step " + id +
                   (i + 1 == static_cast<size_t>(self.index) ? ", this step itself" : ", which comes after this one") +
@@ -296,9 +302,7 @@ PipelineConfig load_pipeline(const std::string& path) {
     s.name = node.get_string("name", s.kind);
     check_name(s.name, node.where("name"), "step name");
     if (node.has("name") && !names.insert(s.name).second) throw Error(node.where("name") + ": a second step named '" + s.name + "'");
-    char id[96];
-    std::snprintf(id, sizeof(id), "%02d-%s", s.index, s.name.c_str());
-    s.id = id;
+    s.id = step_id(s.index, s.name);
     nlohmann::ordered_json spec;
     spec["kind"] = s.kind;
     spec["name"] = s.name;

@@ -7,6 +7,7 @@
 #include "compress/width_units.h"
 #include "model/checkpoint.h"
 #include "pipeline/scratch_baseline.h"
+#include "train/distillation.h"
 #include "tokenizer/layout.h"
 #include "tokenizer/shard_reader.h"
 #include "util/error.h"
@@ -104,29 +105,15 @@ void check_shards(const std::string& dir, const PlanState& st, const std::string
 // vocabulary step being last, has the student's tokenizer and rows), or a
 // directory checked here as openba-pretrain would check it.
 void plan_teacher(const PipelineConfig& p, const PipelineStep& s, const DistillConfig& d, const PlanState& st) {
-  const std::string what = s.distill.where + ": distill.teacher " + s.distill.teacher;
-  if (d.top_k > st.config.vocab_size) {
-    throw Error("distill.top_k " + std::to_string(d.top_k) + " is larger than the vocabulary (" +
-                std::to_string(st.config.vocab_size) + " rows at this step)");
-  }
+  check_teacher_top_k(d.top_k, st.config.vocab_size);
   if (s.distill.teacher == "input" || s.distill.teacher_step >= 0) return;
   if (!fs::is_directory(s.distill.teacher)) {
-    throw Error(what + ": neither 'input', nor a step before this one, nor a checkpoint directory");
+    throw Error(s.distill.where + ": distill.teacher " + s.distill.teacher +
+                ": neither 'input', nor a step before this one, nor a checkpoint directory");
   }
-  std::unique_ptr<Checkpoint> teacher;
-  try {
-    teacher = std::make_unique<Checkpoint>(Checkpoint::open(s.distill.teacher));
-  } catch (const Error& e) {
-    throw Error(what + ": not a checkpoint this family can read (" + std::string(e.what()) + ")");
-  }
-  if (!fs::is_regular_file(fs::path(s.distill.teacher) / "spiece.model") || !st.tokenizer ||
-      TokenizerLayout::load(s.distill.teacher).fingerprint() != st.tokenizer->fingerprint()) {
-    throw Error(what + ": its tokenizer is not the model's (" + p.model + "): the teacher must carry the same spiece.model");
-  }
-  if (teacher->config().vocab_size != st.config.vocab_size) {
-    throw Error(what + ": has " + std::to_string(teacher->config().vocab_size) + " vocabulary rows but the student has " +
-                std::to_string(st.config.vocab_size) + " at this step");
-  }
+  // A pretrain step's data is the model's tokenizer (plan_pipeline requires it).
+  (void)open_matching_teacher(s.distill.teacher, st.config.vocab_size, st.tokenizer->fingerprint(),
+                              "(" + p.model + " at step " + s.id + ")");
 }
 
 }  // namespace

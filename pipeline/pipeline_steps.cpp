@@ -223,10 +223,8 @@ StepOutcome run_pretrain_step(const PipelineRun& run, const PipelineConfig& pipe
     out.baseline["report"] = (fs::path(ul2_dir) / "config.yaml").string();  // the training config it ran
     out.baseline["metrics"] = ul2_metrics;
     out.baseline["tokens"] = read_train_log(ul2_metrics).tokens;
-    out.baseline["heldout_after"] =
-        heldout.enabled()
-            ? nlohmann::ordered_json(heldout.evaluate(ul2.final_dir, "eval ul2 baseline").to_json(heldout.examples().denoiser_names)["loss"])
-            : nlohmann::ordered_json();
+    out.baseline["heldout_after"] = heldout.enabled() ? nlohmann::ordered_json(heldout.evaluate(ul2.final_dir, "eval ul2 baseline").loss)
+                                                      : nlohmann::ordered_json();
   }
   nlohmann::ordered_json train;
   train["steps"] = config.steps;

@@ -18,6 +18,39 @@
 namespace openba {
 namespace fs = std::filesystem;
 
+Checkpoint open_matching_teacher(const std::string& dir, int64_t student_rows, const std::string& student_fingerprint,
+                                 const std::string& student) {
+  const std::string what = "distill.teacher " + dir;
+  std::unique_ptr<Checkpoint> teacher;
+  try {
+    teacher = std::make_unique<Checkpoint>(Checkpoint::open(dir));
+  } catch (const Error& e) {
+    throw Error(what + ": not a checkpoint this family can read (" + std::string(e.what()) + ")");
+  }
+  if (!fs::is_regular_file(fs::path(dir) / "spiece.model")) {
+    throw Error(what + ": has no tokenizer (spiece.model); the teacher must carry the student's tokenizer");
+  }
+  const std::string fingerprint = TokenizerLayout::load(dir).fingerprint();
+  if (fingerprint != student_fingerprint) {
+    throw Error(what + ": its tokenizer (fingerprint " + fingerprint.substr(0, 16) + "...) is not the student's (" +
+                student_fingerprint.substr(0, 16) + "..., " + student +
+                "): the two models would not mean the same thing by a token id");
+  }
+  const int64_t rows = teacher->config().vocab_size;
+  if (rows != student_rows) {
+    throw Error(what + ": has " + std::to_string(rows) + " vocabulary rows but the student " + student + " has " +
+                std::to_string(student_rows) + " (distillation compares their logits id by id)");
+  }
+  return std::move(*teacher);
+}
+
+void check_teacher_top_k(int64_t top_k, int64_t rows) {
+  if (top_k > rows) {
+    throw Error("distill.top_k " + std::to_string(top_k) + " is larger than the vocabulary (" + std::to_string(rows) +
+                " rows)");
+  }
+}
+
 Teacher::Teacher(const DistillConfig& config, const Checkpoint& student, const TokenizerLayout& student_tokenizer,
                  const std::string& run_out_dir, const torch::Device& device)
     : config_(config) {
@@ -27,34 +60,13 @@ Teacher::Teacher(const DistillConfig& config, const Checkpoint& student, const T
     throw Error(what + ": is inside this run's output directory " + run_out_dir +
                 " (a run cannot be its own teacher; point at the unpruned model or an earlier run's output)");
   }
-  std::unique_ptr<Checkpoint> teacher;
-  try {
-    teacher = std::make_unique<Checkpoint>(Checkpoint::open(config.teacher));
-  } catch (const Error& e) {
-    throw Error(what + ": not a checkpoint this family can read (" + std::string(e.what()) + ")");
-  }
-  if (!fs::is_regular_file(fs::path(config.teacher) / "spiece.model")) {
-    throw Error(what + ": has no tokenizer (spiece.model); the teacher must carry the student's tokenizer");
-  }
-  const TokenizerLayout tokenizer = TokenizerLayout::load(config.teacher);
-  if (tokenizer.fingerprint() != student_tokenizer.fingerprint()) {
-    throw Error(what + ": its tokenizer (fingerprint " + tokenizer.fingerprint().substr(0, 16) +
-                "...) is not the student's (" + student_tokenizer.fingerprint().substr(0, 16) + "..., " +
-                student.dir() + "): the two models would not mean the same thing by a token id");
-  }
-  const int64_t rows = teacher->config().vocab_size, student_rows = student.config().vocab_size;
-  if (rows != student_rows) {
-    throw Error(what + ": has " + std::to_string(rows) + " vocabulary rows but the student " + student.dir() + " has " +
-                std::to_string(student_rows) + " (distillation compares their logits id by id)");
-  }
-  if (config.top_k > rows) {
-    throw Error("distill.top_k " + std::to_string(config.top_k) + " is larger than the vocabulary (" +
-                std::to_string(rows) + " rows)");
-  }
+  const Checkpoint teacher = open_matching_teacher(config.teacher, student.config().vocab_size,
+                                                  student_tokenizer.fingerprint(), student.dir());
+  check_teacher_top_k(config.top_k, teacher.config().vocab_size);
   // Its own precision on an accelerator; fp32 on CPU, where bf16/f16
   // matmuls are slow (and the student computes in fp32 too).
-  const torch::ScalarType dtype = device.is_cuda() ? to_scalar_type(teacher->config().dtype) : torch::kFloat;
-  model_ = load_model(*teacher, device, dtype);
+  const torch::ScalarType dtype = device.is_cuda() ? to_scalar_type(teacher.config().dtype) : torch::kFloat;
+  model_ = load_model(teacher, device, dtype);
   set_dropout(*model_, 0.0);
   model_->eval();
   int64_t params = 0;
@@ -68,7 +80,7 @@ Teacher::Teacher(const DistillConfig& config, const Checkpoint& student, const T
     std::snprintf(text, sizeof(text), "%g", v);
     return std::string(text);
   };
-  summary_ = config.teacher + " (" + teacher->config().summary() + "; " + human_count(static_cast<uint64_t>(params)) +
+  summary_ = config.teacher + " (" + teacher.config().summary() + "; " + human_count(static_cast<uint64_t>(params)) +
              " parameters, " + human_bytes(weight_bytes_) + " " + dtype_name(from_scalar_type(dtype)) + " on " +
              device.str() + " per rank; alpha " + number(config.alpha) + ", temperature " +
              number(config.temperature) + ", top_k " +

@@ -19,12 +19,12 @@
 #include <cstdint>
 #include <string>
 
+#include "model/checkpoint.h"
 #include "model/openba_model.h"
 #include "train/train_config.h"
 
 namespace openba {
 
-class Checkpoint;
 class TokenizerLayout;
 
 // What the teacher says about one micro-batch, per flattened target
@@ -59,6 +59,18 @@ class Teacher {
   std::string summary_;
   uint64_t weight_bytes_ = 0;
 };
+
+// The teacher checkpoint at `teacher` (an existing directory) opened and
+// checked against a student with `student_rows` vocabulary rows and the
+// tokenizer `student_fingerprint` (`student` names it in errors): one this
+// family reads, carrying the same spiece.model and as many rows. Error
+// naming "distill.teacher DIR" otherwise. openba-pretrain (Teacher) and the
+// pipeline's plan (a teacher given as a directory) both check through it.
+Checkpoint open_matching_teacher(const std::string& teacher, int64_t student_rows,
+                                 const std::string& student_fingerprint, const std::string& student);
+
+// distill.top_k within a vocabulary of `rows`; Error otherwise.
+void check_teacher_top_k(int64_t top_k, int64_t rows);
 
 // Per-row T^2 * KL(teacher_T || student_T) for student logits [R, V] (fp32),
 // labels [R] (-100 = not counted: 0) and the teacher's targets for the same

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from throughput_common import CONFIGS, ROOT, eager_peer, print_table, run_json
+from throughput_common import CONFIGS, ROOT, VENV_PYTHON, peers, print_table, run_json
 
 
 def main():
@@ -20,16 +20,18 @@ def main():
     p.add_argument("--build", default=os.path.join(ROOT, "build"))
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--python", default="/usr/bin/python3", help="python with torch, for the eager peer")
+    p.add_argument("--python", default=VENV_PYTHON, help="python with torch, for the peers (default: the project's .venv)")
+    p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile peer (it compiles for minutes)")
+    p.add_argument("--configs", default="tiny,117M", help="comma-separated: tiny, 117M")
     a = p.parse_args()
     rows = []
-    for name, path in CONFIGS:
+    for name, path in [c for c in CONFIGS if c[0] in a.configs.split(",")]:
         base = [os.path.join(a.build, "bench", "bench_train"), "--config", path, "--iters", str(a.iters),
                 "--threads", str(a.threads)]
         ours = run_json(base)
         recompute = run_json(base + ["--activation-checkpointing"])
         recompute["impl"] += " + checkpointing"
-        rows.append((name, [ours, recompute], eager_peer(a.python, path, a.iters, train=True)))
+        rows.append((name, [ours, recompute], peers(a.python, path, a.iters, True, a.threads, not a.no_compile)))
     print_table(rows)
 
 

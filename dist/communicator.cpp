@@ -20,14 +20,6 @@
 namespace openba {
 namespace {
 
-// LibTorch 2.x split ProcessGroup into a dispatcher and per-device Backends;
-// the Gloo and NCCL classes are Backends there and ProcessGroups in 1.x.
-#if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR >= 2
-using BackendBase = c10d::Backend;
-#else
-using BackendBase = c10d::ProcessGroup;
-#endif
-
 constexpr double kHeartbeatSeconds = 1.0;
 constexpr double kStaleSeconds = 3.5;  // a heartbeat older than this: the rank is gone or frozen
 
@@ -130,6 +122,9 @@ class CommunicatorImpl final : public Communicator {
         no->timeout = timeout;
         pg_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl/", store_),
                                                           env.rank, env.world_size, no);
+        // Binding the rank's GPU lets NCCL connect once, for that device
+        // (barriers would otherwise guess one).
+        if (device_.has_index()) pg_->setBoundDeviceId(device_);
 #else
         throw Error("distributed.backend nccl: this build has no NCCL (it was built against a LibTorch without "
                     "CUDA); use distributed.backend: gloo");
@@ -175,40 +170,17 @@ class CommunicatorImpl final : public Communicator {
   std::unique_ptr<PendingOp> reduce_scatter_sum(torch::Tensor flat, torch::Tensor mine) override {
     const int64_t chunk = mine.numel();
     check_chunks(flat, chunk, "reduce-scatter");
-    if (backend_ == "nccl") {
-      return launch("reduce-scatter",
-                    [&] { return std::vector<c10::intrusive_ptr<c10d::Work>>{pg_->_reduce_scatter_base(mine, flat)}; },
-                    nullptr);
-    }
-    // Gloo (1.13) has no reduce-scatter: one reduce per chunk to its owner
-    // moves the same bytes.
-    return launch("reduce-scatter", [&] {
-      std::vector<c10::intrusive_ptr<c10d::Work>> works;
-      for (int r = 0; r < env_.world_size; ++r) {
-        std::vector<at::Tensor> part{flat.narrow(0, r * chunk, chunk)};
-        c10d::ReduceOptions o;
-        o.reduceOp = c10d::ReduceOp::SUM;
-        o.rootRank = r;
-        works.push_back(pg_->reduce(part, o));
-      }
-      return works;
-    }, [flat, mine, chunk, r = env_.rank] { mine.copy_(flat.narrow(0, r * chunk, chunk)); });
+    return launch("reduce-scatter",
+                  [&] { return std::vector<c10::intrusive_ptr<c10d::Work>>{pg_->_reduce_scatter_base(mine, flat)}; },
+                  nullptr);
   }
 
   std::unique_ptr<PendingOp> all_gather(torch::Tensor flat, torch::Tensor mine) override {
     const int64_t chunk = mine.numel();
     check_chunks(flat, chunk, "all-gather");
-    if (backend_ == "nccl") {
-      return launch("all-gather",
-                    [&] { return std::vector<c10::intrusive_ptr<c10d::Work>>{pg_->_allgather_base(flat, mine)}; },
-                    nullptr);
-    }
-    return launch("all-gather", [&] {
-      std::vector<std::vector<at::Tensor>> outputs(1);
-      for (int r = 0; r < env_.world_size; ++r) outputs[0].push_back(flat.narrow(0, r * chunk, chunk));
-      std::vector<at::Tensor> inputs{mine};
-      return std::vector<c10::intrusive_ptr<c10d::Work>>{pg_->allgather(outputs, inputs)};
-    }, nullptr);
+    return launch("all-gather",
+                  [&] { return std::vector<c10::intrusive_ptr<c10d::Work>>{pg_->_allgather_base(flat, mine)}; },
+                  nullptr);
   }
 
   void all_reduce_sum(std::vector<double>& values) override {
@@ -371,7 +343,7 @@ class CommunicatorImpl final : public Communicator {
   std::string backend_;
   torch::Device device_ = torch::kCPU;
   c10::intrusive_ptr<c10d::Store> raw_store_, store_, heartbeat_raw_, heartbeat_store_;
-  c10::intrusive_ptr<BackendBase> pg_;
+  c10::intrusive_ptr<c10d::Backend> pg_;
   std::atomic<int64_t> step_{0};
   std::atomic<bool> failed_{false};
   std::mutex mutex_, store_mutex_;

@@ -212,15 +212,16 @@ class DataParallelEngine final : public OptimizerEngine {
     ++steps_;
     const AdamWStepSizes sizes = AdamWStepSizes::at(steps_, lr, adam_);
     if (options_.zero == 0) {
+      std::vector<AdamWSlice> slices;
       for (Bucket& b : buckets_) {
         for (size_t i : b.params) {
           const Param& p = params_[i];
           const int64_t n = p.tensor.numel();
-          adamw_update(b.flat_param.narrow(0, p.offset, n), b.flat_grad.narrow(0, p.offset, n),
-                       b.exp_avg.narrow(0, p.offset, n), b.exp_avg_sq.narrow(0, p.offset, n),
-                       p.decay ? adam_.weight_decay : 0.0, sizes);
+          slices.push_back({b.flat_param.narrow(0, p.offset, n), b.flat_grad.narrow(0, p.offset, n),
+                            b.exp_avg.narrow(0, p.offset, n), b.exp_avg_sq.narrow(0, p.offset, n), p.decay});
         }
       }
+      adamw_update(slices, adam_.weight_decay, sizes);
       return;
     }
     const int rank = comm_.rank();
@@ -231,11 +232,13 @@ class DataParallelEngine final : public OptimizerEngine {
     for (Bucket& b : buckets_) {
       const torch::Tensor g = owned_grad(b);
       torch::Tensor mine = b.flat_param.narrow(0, rank * b.chunk, b.chunk);
+      std::vector<AdamWSlice> slices;
       for (const Segment& s : b.owned) {
-        adamw_update(mine.narrow(0, s.chunk_offset, s.length), g.narrow(0, s.chunk_offset, s.length),
-                     b.exp_avg.narrow(0, s.chunk_offset, s.length), b.exp_avg_sq.narrow(0, s.chunk_offset, s.length),
-                     params_[s.param].decay ? adam_.weight_decay : 0.0, sizes);
+        slices.push_back({mine.narrow(0, s.chunk_offset, s.length), g.narrow(0, s.chunk_offset, s.length),
+                          b.exp_avg.narrow(0, s.chunk_offset, s.length),
+                          b.exp_avg_sq.narrow(0, s.chunk_offset, s.length), params_[s.param].decay});
       }
+      adamw_update(slices, adam_.weight_decay, sizes);  // this bucket's, before its all-gather starts
       sent.push_back(mine.clone());  // the gather writes into flat_param, which `mine` is part of
       intervals.emplace_back(comm_clock_seconds(), 0);
       gathers.push_back(comm_.all_gather(b.flat_param, sent.back()));

@@ -1,26 +1,16 @@
 #include "model/autocast.h"
 
 #include <ATen/autocast_mode.h>
-#include <torch/version.h>
 
 namespace openba {
 namespace {
 
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
 bool cuda_enabled() { return at::autocast::is_autocast_enabled(at::kCUDA); }
 c10::ScalarType cuda_dtype() { return at::autocast::get_autocast_dtype(at::kCUDA); }
 void set_cuda(bool enabled, c10::ScalarType dtype) {
   at::autocast::set_autocast_enabled(at::kCUDA, enabled);
   at::autocast::set_autocast_dtype(at::kCUDA, dtype);
 }
-#else
-bool cuda_enabled() { return at::autocast::is_enabled(); }
-c10::ScalarType cuda_dtype() { return at::autocast::get_autocast_gpu_dtype(); }
-void set_cuda(bool enabled, c10::ScalarType dtype) {
-  at::autocast::set_enabled(enabled);
-  at::autocast::set_autocast_gpu_dtype(dtype);
-}
-#endif
 
 }  // namespace
 

@@ -1,6 +1,5 @@
-// CUDA autocast (mixed precision) state, across the LibTorch versions we
-// build against: 1.13 names it at::autocast::set_enabled/..._gpu_dtype,
-// 2.4+ at::autocast::set_autocast_enabled(kCUDA, ...). On CUDA, training
+// CUDA autocast (mixed precision) state (at::autocast::set_autocast_enabled
+// (kCUDA, ...), kept out of the headers that use it). On CUDA, training
 // runs its forward under bf16 autocast with fp32 weights, gradients and
 // optimizer state (the reference's mixed precision).
 #pragma once

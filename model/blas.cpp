@@ -2,6 +2,9 @@
 
 #include <dlfcn.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "util/error.h"
 
 namespace openba {
@@ -10,19 +13,76 @@ namespace {
 using Sgemm = void (*)(const char* transa, const char* transb, const int* m, const int* n,
                        const int* k, const float* alpha, const float* a, const int* lda,
                        const float* b, const int* ldb, const float* beta, float* c, const int* ldc);
+using SetThreads = void (*)(int);  // mkl_set_num_threads_local's result (the previous count) is not used
+using GetThreads = int (*)();
 
-Sgemm sgemm() {
-  static Sgemm fn = reinterpret_cast<Sgemm>(dlsym(RTLD_DEFAULT, "sgemm_"));
-  return fn;
+struct Library {
+  const char* name = "none";
+  Sgemm sgemm = nullptr;
+  SetThreads set_threads = nullptr;
+  GetThreads get_threads = nullptr;
+};
+
+Library open_openblas() {
+  Library lib;
+  // RTLD_LOCAL: its symbols stay out of the process namespace, so LibTorch
+  // keeps resolving to its own BLAS.
+  void* handle = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+  if (!handle) return lib;
+  lib.sgemm = reinterpret_cast<Sgemm>(dlsym(handle, "sgemm_"));
+  lib.set_threads = reinterpret_cast<SetThreads>(dlsym(handle, "openblas_set_num_threads"));
+  lib.get_threads = reinterpret_cast<GetThreads>(dlsym(handle, "openblas_get_num_threads"));
+  if (lib.sgemm) lib.name = "openblas";
+  return lib;
+}
+
+Library process_blas() {
+  Library lib;
+  lib.sgemm = reinterpret_cast<Sgemm>(dlsym(RTLD_DEFAULT, "sgemm_"));
+  if (!lib.sgemm) return lib;
+  lib.name = "torch";
+  if ((lib.set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))) {
+    lib.get_threads = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  } else {
+    lib.set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "mkl_set_num_threads_local"));
+    lib.get_threads = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "mkl_get_max_threads"));
+  }
+  return lib;
+}
+
+Library choose() {
+  const char* env = std::getenv("OPENBA_BLAS");
+  const std::string wanted = env ? env : "";
+  if (wanted == "openblas") {
+    Library lib = open_openblas();
+    if (!lib.sgemm) throw Error("OPENBA_BLAS=openblas: libopenblas.so.0 does not load (apt-get install libopenblas0-pthread)");
+    return lib;
+  }
+  if (wanted == "torch") return process_blas();
+  if (!wanted.empty()) throw Error("OPENBA_BLAS=" + wanted + ": expected openblas or torch");
+  Library lib = open_openblas();
+  return lib.sgemm ? lib : process_blas();
+}
+
+const Library& library() {
+  static const Library lib = choose();
+  return lib;
 }
 
 }  // namespace
 
-bool have_direct_sgemm() { return sgemm() != nullptr; }
+bool have_direct_sgemm() { return library().sgemm != nullptr; }
+const char* direct_blas_name() { return library().name; }
+
+int direct_blas_threads() { return library().get_threads ? library().get_threads() : -1; }
+
+void set_direct_blas_threads(int threads) {
+  if (library().set_threads) library().set_threads(threads);
+}
 
 void sgemm_row_major(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
                      int lda, const float* b, int ldb, float beta, float* c, int ldc) {
-  Sgemm fn = sgemm();
+  Sgemm fn = library().sgemm;
   if (!fn) throw Error("no BLAS sgemm_ in this process");
   // A row-major matrix is the column-major view of its transpose, so
   // C^T = op(B)^T op(A)^T in column-major terms: swap the operands.

@@ -1,16 +1,29 @@
-// Direct calls into the process's BLAS for the many small GEMMs of the CPU
-// attention kernel, where ATen's per-call dispatch would cost as much as the
-// arithmetic. The symbol (sgemm_) is looked up at run time in the BLAS that
-// LibTorch already loaded; when absent, callers fall back to ATen.
+// Direct calls into a BLAS for the GEMMs of the CPU kernels, where ATen's
+// per-call dispatch would cost as much as the arithmetic (the many small
+// GEMMs of attention) and where the worker pool splits one GEMM itself.
+//
+// Which BLAS: OpenBLAS (Debian's libopenblas0-pthread, dlopen'ed privately)
+// when it loads, else the sgemm_ LibTorch already carries (the PyPI wheel's
+// MKL). Measured on these AMD EPYC cores, one thread, fp32: OpenBLAS 98 vs
+// MKL 46 GFLOP/s at 1024^3, 98 vs 68 at 512x768x3072 (bench/run_blas_bench.py
+// repeats it). OPENBA_BLAS=openblas|torch forces one (an error when the
+// named one is absent). ATen's own GEMMs keep LibTorch's BLAS.
 #pragma once
 
 namespace openba {
 
 bool have_direct_sgemm();
+// "openblas", "torch" (LibTorch's sgemm_, e.g. MKL) or "none".
+const char* direct_blas_name();
 
 // Row-major C[m, n] = alpha * op(A) op(B) + beta * C, op = transpose when
 // the flag is set; lda/ldb/ldc are row strides. Single call of sgemm_.
 void sgemm_row_major(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
                      int lda, const float* b, int ldb, float beta, float* c, int ldc);
+
+// Threads of the direct BLAS: -1 when it cannot tell. For MKL this is the
+// calling thread's count (mkl_set_num_threads_local).
+int direct_blas_threads();
+void set_direct_blas_threads(int threads);  // no-op when it cannot be controlled
 
 }  // namespace openba

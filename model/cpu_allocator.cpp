@@ -19,13 +19,12 @@ constexpr size_t kGranule = 1 << 16;     // large sizes rounded up to 64 KiB
 
 class CachingCpuAllocator final : public c10::Allocator {
  public:
-  c10::DataPtr allocate(size_t bytes) const override {
+  c10::DataPtr allocate(size_t bytes) override {
     void* ptr = obtain(bytes);
     return {ptr, ptr, &CachingCpuAllocator::release, c10::Device(c10::DeviceType::CPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override { return &CachingCpuAllocator::release; }
-  // Required by LibTorch 2.x (no `override`: absent from 1.13's interface).
-  void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
+  void copy_data(void* dest, const void* src, std::size_t count) const override { std::memcpy(dest, src, count); }
 
   static CachingCpuAllocator& instance() {
     static CachingCpuAllocator allocator;

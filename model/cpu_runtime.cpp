@@ -1,40 +1,21 @@
 #include "model/cpu_runtime.h"
 
 #include <ATen/Parallel.h>
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <thread>
 
+#include "model/blas.h"
 #include "model/cpu_allocator.h"
 #include "util/thread_pool.h"
 
 namespace openba {
-namespace {
 
-using SetThreads = void (*)(int);
-using GetThreads = int (*)();
+int blas_threads() { return direct_blas_threads(); }
 
-// Looked up at run time: LibTorch links libblas.so.3, which is OpenBLAS when
-// the alternatives point there (and something else, e.g. MKL, elsewhere).
-SetThreads blas_setter() {
-  static SetThreads fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  return fn;
-}
-GetThreads blas_getter() {
-  static GetThreads fn = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-  return fn;
-}
-
-}  // namespace
-
-int blas_threads() { return blas_getter() ? blas_getter()() : -1; }
-
-void set_blas_threads(int threads) {
-  if (blas_setter()) blas_setter()(threads);
-}
+void set_blas_threads(int threads) { set_direct_blas_threads(threads); }
 
 namespace {
 int configured_threads = 1;  // set by configure_cpu_runtime

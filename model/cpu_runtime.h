@@ -1,8 +1,9 @@
 // CPU threading for the whole process: all parallel work goes through one
 // pool whose threads wait passively (openba::WorkerPool). LibTorch's OpenMP
 // pool is kept at one thread (its workers spin after every parallel region,
-// stealing the cores the next GEMM needs: ~1.45x on the eval forward), and
-// BLAS runs single-threaded (OpenBLAS's idle workers poll for ~0.1 s after
+// stealing the cores the next GEMM needs: ~1.45x on the eval forward; this
+// also keeps the wheel's MKL single-threaded), and the direct BLAS
+// (model/blas.h) runs single-threaded (OpenBLAS's idle workers poll for ~0.1 s after
 // each call, which made the attention that follows a GEMM take up to 2x
 // longer); our kernels split GEMMs across the pool instead (cpu::linear).
 // Autograd paths that rely on ATen's GEMMs get BLAS threads back with
@@ -17,7 +18,7 @@ namespace openba {
 // MiB of freed blocks for reuse.
 void configure_cpu_runtime(int threads);
 
-// OpenBLAS thread count when the process's BLAS is OpenBLAS; -1 otherwise.
+// Thread count of the BLAS the CPU kernels call (model/blas.h); -1 when unknown.
 int blas_threads();
 // No-op when the BLAS cannot be controlled.
 void set_blas_threads(int threads);

@@ -39,20 +39,30 @@ Seq2SeqBatch collate(const std::vector<const Example*>& examples, const ModelCon
     }
   }
   Seq2SeqBatch batch;
-  batch.input_ids = ids.to(device);
-  batch.attention_mask = mask.to(device);
-  batch.labels = labels.to(device);
+  // To CUDA from pinned memory without waiting: the copy overlaps the work
+  // already queued (the tensors stay alive until it is done: the caching
+  // host allocator records the stream).
+  auto to_device = [&](const torch::Tensor& t) {
+    return device.is_cuda() ? t.pin_memory().to(device, /*non_blocking=*/true) : t.to(device);
+  };
+  batch.input_ids = to_device(ids);
+  batch.attention_mask = to_device(mask);
+  batch.labels = to_device(labels);
   batch.decoder_input_ids =
       shift_right(batch.labels, config.decoder_start_token_id, config.pad_token_id);
-  batch.decoder_attention_mask = dec_mask.to(device);
+  batch.decoder_attention_mask = to_device(dec_mask);
+  batch.inputs_padded = batch.targets_padded = false;
+  for (const Example* e : examples) {
+    if (e->input_ids.size() < enc_len) batch.inputs_padded = true;
+    if (e->labels.size() < dec_len) batch.targets_padded = true;
+  }
   return batch;
 }
 
 std::vector<ExampleLoss> example_losses(OpenBAModelImpl& model, const Seq2SeqBatch& batch) {
   torch::NoGradGuard no_grad;
-  auto enc = model.encode(batch.input_ids, batch.attention_mask);
-  auto dec = model.decode(batch.decoder_input_ids, batch.decoder_attention_mask, enc,
-                          batch.attention_mask);
+  auto enc = model.encode(batch.input_ids, batch.encoder_mask());
+  auto dec = model.decode(batch.decoder_input_ids, batch.decoder_mask(), enc, batch.encoder_mask());
   return losses_from_decoder_states(dec, batch.labels, model.config.vocab_size,
                                     [&](const torch::Tensor& states) { return model.project(states); });
 }

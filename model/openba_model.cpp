@@ -38,21 +38,21 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const 
 
 torch::Tensor linear(const torch::nn::Linear& l, const torch::Tensor& x) { return linear(x, l->weight, l->bias); }
 
-// The fused paths have no dropout: they apply when it is off or not training.
-bool fused_cpu_path(const torch::Tensor& x, bool training, double dropout) {
-  return (use_cpu_kernels(x) || use_cpu_training_kernels(x)) && (!training || dropout == 0);
-}
-
-// Generic path. q, k, v: [B, H, Tq|Tk, kv].
+// The CUDA-style path. q, k, v: [B, H, Tq|Tk, kv]. ATen's SDPA takes its
+// flash kernel on CUDA when nothing but causality hides keys, the
+// memory-efficient one with the additive padding mask. The reference fills
+// hidden scores with -10000; adding -10000 gives the same softmax wherever a
+// query sees any key (exp(-10000) is 0 in fp32), and a query that sees none
+// (an all-padding input) stays finite.
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                      const AttentionMask& mask, double dropout, bool training) {
-  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  auto scores = torch::matmul(q.to(torch::kFloat), k.to(torch::kFloat).transpose(-1, -2)) * scale;
+  const double p = training ? dropout : 0.0;
+  if (!mask.key_hidden.defined()) {
+    return at::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/mask.causal);
+  }
   auto hidden = mask.dense(q.size(2), k.size(2));
-  if (hidden.defined()) scores = scores.masked_fill(hidden, kMaskedScore);
-  auto probs = torch::softmax(scores, -1);
-  if (training && dropout > 0) probs = torch::dropout(probs, dropout, true);
-  return torch::matmul(probs.to(v.scalar_type()), v);
+  auto bias = torch::zeros(hidden.sizes(), q.options()).masked_fill_(hidden, kMaskedScore);
+  return at::scaled_dot_product_attention(q, k, v, bias, p, false);
 }
 
 // [B, H, T, kv] -> [B, T, H*kv]
@@ -62,19 +62,12 @@ torch::Tensor merge_heads(const torch::Tensor& x) {
 
 }  // namespace
 
-namespace {
-thread_local bool plain_aten_ops = false;
-}
-
-PlainAtenOps::PlainAtenOps() : previous_(plain_aten_ops) { plain_aten_ops = true; }
-PlainAtenOps::~PlainAtenOps() { plain_aten_ops = previous_; }
-
 bool use_cpu_kernels(const torch::Tensor& x) {
-  return !plain_aten_ops && !torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat;
+  return !cuda_style_path_forced() && !torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat;
 }
 
 bool use_cpu_training_kernels(const torch::Tensor& x) {
-  return !plain_aten_ops && torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat;
+  return !cuda_style_path_forced() && torch::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == torch::kFloat;
 }
 
 torch::Tensor AttentionMask::dense(int64_t tq, int64_t tk) const {
@@ -94,7 +87,7 @@ AttentionMask key_padding_mask(const torch::Tensor& attention_mask, bool causal)
   mask.causal = causal;
   if (attention_mask.defined()) {
     auto hidden = attention_mask == 0;
-    if (hidden.any().item<bool>()) mask.key_hidden = hidden;
+    if (!hidden.device().is_cpu() || hidden.any().item<bool>()) mask.key_hidden = hidden;
   }
   return mask;
 }
@@ -335,8 +328,8 @@ torch::Tensor OpenBAModelImpl::project(const torch::Tensor& decoder_states) {
 }
 
 torch::Tensor OpenBAModelImpl::forward(const Seq2SeqBatch& batch) {
-  auto enc = encode(batch.input_ids, batch.attention_mask);
-  auto dec = decode(batch.decoder_input_ids, batch.decoder_attention_mask, enc, batch.attention_mask);
+  auto enc = encode(batch.input_ids, batch.encoder_mask());
+  auto dec = decode(batch.decoder_input_ids, batch.decoder_mask(), enc, batch.encoder_mask());
   return project(dec);
 }
 

@@ -20,6 +20,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
+#include "model/compute_path.h"
 #include "model/config.h"
 
 namespace openba {
@@ -44,26 +45,16 @@ struct AttentionMask {
   // bool mask broadcastable to [B, H, Tq, Tk]; undefined when nothing is hidden.
   torch::Tensor dense(int64_t tq, int64_t tk) const;
 };
-// From a 1/0 attention mask [B, Tk] (undefined = all real).
+// From a 1/0 attention mask [B, Tk] (undefined = all real). A CPU mask with
+// nothing hidden gives no key_hidden; a CUDA mask is kept as it is (checking
+// would wait for the device).
 AttentionMask key_padding_mask(const torch::Tensor& attention_mask, bool causal = false);
 
-// True when the fused CPU kernels apply: no autograd, CPU float32.
+// The fused CPU kernels or the CUDA-style path: model/compute_path.h.
+// True when the fused CPU kernels apply: no autograd, CPU float32, not forced off.
 bool use_cpu_kernels(const torch::Tensor& x);
 // True when their differentiable versions apply: autograd on, CPU float32.
 bool use_cpu_training_kernels(const torch::Tensor& x);
-
-// While alive, this thread uses plain ATen ops only (tests compare the fused
-// kernels with it; also a debugging aid).
-class PlainAtenOps {
- public:
-  PlainAtenOps();
-  ~PlainAtenOps();
-  PlainAtenOps(const PlainAtenOps&) = delete;
-  PlainAtenOps& operator=(const PlainAtenOps&) = delete;
-
- private:
-  bool previous_;
-};
 
 struct SelfAttentionImpl : torch::nn::Module {
   SelfAttentionImpl(const ModelConfig& config);
@@ -127,6 +118,13 @@ struct Seq2SeqBatch {
   torch::Tensor labels;          // [B, Td] int64, -100 = ignored
   torch::Tensor decoder_input_ids;       // [B, Td]: shift_right(labels)
   torch::Tensor decoder_attention_mask;  // [B, Td] or undefined (all real)
+  // False when the maker knows no position is padding (collate does): the
+  // forward then passes no mask, so that CUDA attention can take its flash
+  // kernel, and needs no device-to-host check of the mask.
+  bool inputs_padded = true, targets_padded = true;
+  // The masks the forward uses: undefined when nothing is padded.
+  torch::Tensor encoder_mask() const { return inputs_padded ? attention_mask : torch::Tensor(); }
+  torch::Tensor decoder_mask() const { return targets_padded ? decoder_attention_mask : torch::Tensor(); }
 };
 
 // [start] + labels[:-1], with -100 replaced by pad (the reference's _shift_right).

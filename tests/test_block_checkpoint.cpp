@@ -119,7 +119,7 @@ TEST_CASE("activation checkpointing: plain ATen path and evaluation mode", "[che
   model->train();
   const auto batch = padded_batch(c.vocab_size);
   {
-    openba::PlainAtenOps plain_ops;
+    openba::CudaStylePath plain_ops;
     const StepResult plain = training_step(*model, batch, false);
     const StepResult recomputed = training_step(*model, batch, true);
     CHECK(recomputed.checkpoint_nodes == c.encoder_layers + c.decoder_layers);

@@ -296,7 +296,7 @@ TEST_CASE("cpu autograd kernels: a training step of the model matches plain ATen
   batch.decoder_input_ids = openba::shift_right(batch.labels, 0, 0);
   batch.decoder_attention_mask = (batch.labels != -100).to(torch::kLong);
   auto run = [&](bool plain) {
-    std::optional<openba::PlainAtenOps> guard;
+    std::optional<openba::CudaStylePath> guard;
     if (plain) guard.emplace();
     model->zero_grad();
     auto parts = openba::seq2seq_loss(*model, batch);

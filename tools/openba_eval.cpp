@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "model/autocast.h"
 #include "model/checkpoint.h"
 #include "model/evaluation.h"
 #include "model/mapped_file.h"
@@ -64,12 +65,20 @@ int main(int argc, char** argv) {
     app.add_option("--window", window, "examples read ahead and sorted by length (default 1024)")
         ->check(CLI::PositiveNumber);
     app.add_option("--device", device_name, "cpu or cuda[:N] (default cpu)");
+    std::string precision = "fp32";
+    app.add_option("--precision", precision,
+                   "fp32 (default), or bf16: CUDA autocast to bfloat16 over fp32 weights, as training runs")
+        ->check(CLI::IsMember({"fp32", "bf16"}));
     app.add_option("--threads", threads, "CPU threads (default: all cores)");
     app.add_flag("--quiet", quiet, "no progress output");
     openba::parse_command_line(app, argc, argv);
     openba::configure_threads(threads);
 
     const torch::Device device(device_name);
+    if (precision == "bf16" && !device.is_cuda()) {
+      throw openba::Error("--precision bf16 needs --device cuda (bf16 autocast runs on CUDA; CPU computes in fp32)");
+    }
+    const openba::AutocastState autocast_state = openba::training_autocast(precision == "bf16");
     std::ifstream in(data_path);
     if (!in) throw openba::Error(data_path + ": cannot open");
     const openba::Checkpoint checkpoint = openba::Checkpoint::open(model_dir);
@@ -112,7 +121,11 @@ int main(int argc, char** argv) {
         std::vector<const openba::Example*> members;
         for (size_t i : batch_indices) members.push_back(&examples[i]);
         const auto batch = openba::collate(members, config, device);
-        const auto batch_losses = openba::example_losses(*model, batch);
+        std::vector<openba::ExampleLoss> batch_losses;
+        {
+          openba::AutocastScope autocast(autocast_state);
+          batch_losses = openba::example_losses(*model, batch);
+        }
         for (size_t k = 0; k < batch_indices.size(); ++k) losses[batch_indices[k]] = batch_losses[k];
         progress.advance(batch_indices.size());
       }

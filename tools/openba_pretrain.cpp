@@ -116,6 +116,8 @@ int main(int argc, char** argv) {
     comm.backend = config.backend;
     comm.timeout_s = config.comm_timeout_s;
     comm.device = config.device;
+    // A rank's collective buffers live on its own GPU (the trainer's choice too).
+    if (comm.device == "cuda") comm.device = "cuda:" + std::to_string(env.local_rank);
     openba::DataParallelOptions dp;
     dp.zero = static_cast<int>(config.zero);
     dp.bucket_mb = config.bucket_mb;

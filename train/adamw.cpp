@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "model/compute_path.h"
 #include "train/optimizer_state.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -45,6 +46,7 @@ AdamW::AdamW(std::vector<Param> params, AdamWOptions options) : params_(std::mov
 
 AdamWStepSizes AdamWStepSizes::at(int64_t t, double lr, const AdamWOptions& o) {
   AdamWStepSizes s;
+  s.t = t;
   s.lr = lr;
   s.beta1 = o.beta1;
   s.beta2 = o.beta2;
@@ -54,31 +56,69 @@ AdamWStepSizes AdamWStepSizes::at(int64_t t, double lr, const AdamWOptions& o) {
   return s;
 }
 
-void adamw_update(torch::Tensor p, const torch::Tensor& g, torch::Tensor m, torch::Tensor v, double decay,
-                  const AdamWStepSizes& s) {
-  if (p.device().is_cpu() && p.scalar_type() == torch::kFloat && p.is_contiguous() && g.is_contiguous() &&
-      g.scalar_type() == torch::kFloat) {
-    adamw_cpu(p.data_ptr<float>(), g.data_ptr<float>(), m.data_ptr<float>(), v.data_ptr<float>(), p.numel(),
-              static_cast<float>(1.0 - s.lr * decay), static_cast<float>(s.beta1), static_cast<float>(s.beta2),
-              static_cast<float>(s.step_size), static_cast<float>(s.bc2_sqrt), static_cast<float>(s.eps));
-    return;
+namespace {
+
+// ATen's fused multi-tensor kernel (what torch.optim.AdamW(fused=True) runs):
+// decoupled decay, bias corrections from the step count, one launch per list.
+void fused_aten_update(const std::vector<AdamWSlice>& slices, bool decay, double weight_decay,
+                       const AdamWStepSizes& s) {
+  std::vector<torch::Tensor> p, g, m, v, steps;
+  for (const AdamWSlice& x : slices) {
+    if (x.decay != decay) continue;
+    p.push_back(x.p);
+    g.push_back(x.g);
+    m.push_back(x.m);
+    v.push_back(x.v);
   }
-  if (decay != 0) p.mul_(1.0 - s.lr * decay);
-  m.mul_(s.beta1).add_(g, 1.0 - s.beta1);
-  v.mul_(s.beta2).addcmul_(g, g, 1.0 - s.beta2);
-  p.addcdiv_(m, (v.sqrt() / s.bc2_sqrt).add_(s.eps), -s.step_size);
+  if (p.empty()) return;
+  // The kernel reads each slice's step count from a tensor on the slices'
+  // device (it does not change it); one shared tensor serves every slice.
+  const torch::Tensor step = torch::full({}, static_cast<double>(s.t), p.front().options().dtype(torch::kFloat));
+  steps.assign(p.size(), step);
+  at::_fused_adamw_(p, g, m, v, {}, steps, s.lr, s.beta1, s.beta2, decay ? weight_decay : 0.0, s.eps,
+                    /*amsgrad=*/false, /*maximize=*/false);
+}
+
+bool fused_cpu_slice(const AdamWSlice& x) {
+  return x.p.device().is_cpu() && x.p.scalar_type() == torch::kFloat && x.g.scalar_type() == torch::kFloat &&
+         x.p.is_contiguous() && x.g.is_contiguous() && x.m.is_contiguous() && x.v.is_contiguous();
+}
+
+}  // namespace
+
+void adamw_update(const std::vector<AdamWSlice>& slices, double weight_decay, const AdamWStepSizes& s) {
+  std::vector<AdamWSlice> aten;
+  for (const AdamWSlice& x : slices) {
+    if (!cuda_style_path_forced() && fused_cpu_slice(x)) {
+      adamw_cpu(x.p.data_ptr<float>(), x.g.data_ptr<float>(), x.m.data_ptr<float>(), x.v.data_ptr<float>(),
+                x.p.numel(), static_cast<float>(1.0 - s.lr * (x.decay ? weight_decay : 0.0)),
+                static_cast<float>(s.beta1), static_cast<float>(s.beta2), static_cast<float>(s.step_size),
+                static_cast<float>(s.bc2_sqrt), static_cast<float>(s.eps));
+    } else {
+      aten.push_back(x);
+    }
+  }
+  // _fused_adamw_ wants one device per call.
+  while (!aten.empty()) {
+    const torch::Device device = aten.front().p.device();
+    std::vector<AdamWSlice> here, rest;
+    for (AdamWSlice& x : aten) (x.p.device() == device ? here : rest).push_back(std::move(x));
+    for (bool decay : {true, false}) fused_aten_update(here, decay, weight_decay, s);
+    aten = std::move(rest);
+  }
 }
 
 void AdamW::step(double lr) {
   torch::NoGradGuard no_grad;
   ++steps_;
   const AdamWStepSizes sizes = AdamWStepSizes::at(steps_, lr, options_);
+  std::vector<AdamWSlice> slices;
   for (size_t i = 0; i < params_.size(); ++i) {
     const torch::Tensor g = params_[i].tensor.grad();
     if (!g.defined()) continue;
-    adamw_update(params_[i].tensor, g, exp_avg_[i], exp_avg_sq_[i], params_[i].decay ? options_.weight_decay : 0.0,
-                 sizes);
+    slices.push_back({params_[i].tensor, g, exp_avg_[i], exp_avg_sq_[i], params_[i].decay});
   }
+  adamw_update(slices, options_.weight_decay, sizes);
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> AdamW::state_tensors() const {

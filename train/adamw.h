@@ -56,17 +56,25 @@ class AdamW {
   int64_t steps_ = 0;
 };
 
-// One AdamW update of a flat run of elements (a whole parameter or a
-// segment of one): p, g, m, v of equal shape, contiguous. Shared by AdamW and
-// the sharded (ZeRO) optimizer so both compute bit-identical updates.
+// One AdamW update of flat runs of elements (whole parameters or segments of
+// them): each slice's p, g, m, v of equal shape, contiguous. Shared by AdamW
+// and the sharded (ZeRO) optimizer so both compute the same updates. CPU
+// float32 slices go through one fused loop each (bit-identical across
+// engines); CUDA slices, or any slices on the CUDA-style path
+// (model/compute_path.h), through ATen's multi-tensor _fused_adamw_, one
+// call per weight-decay group.
 struct AdamWStepSizes {
+  int64_t t = 1;  // the step being taken, from 1
   double lr = 0, beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
   double step_size = 0;  // lr / (1 - beta1^t)
   double bc2_sqrt = 1;   // sqrt(1 - beta2^t)
   static AdamWStepSizes at(int64_t t, double lr, const AdamWOptions& o);
 };
-void adamw_update(torch::Tensor p, const torch::Tensor& g, torch::Tensor m, torch::Tensor v, double weight_decay,
-                  const AdamWStepSizes& s);
+struct AdamWSlice {
+  torch::Tensor p, g, m, v;
+  bool decay = true;  // weight decay applies (matrices and embeddings)
+};
+void adamw_update(const std::vector<AdamWSlice>& slices, double weight_decay, const AdamWStepSizes& s);
 
 // Warmup (linear from lr/warmup to lr) then cosine from lr to min_lr at
 // decay_steps, constant after.

@@ -10,10 +10,15 @@
 namespace openba {
 
 double local_grad_norm_squared(const std::vector<torch::Tensor>& grads) {
-  double total = 0;
+  // One device-to-host copy for all of them; summed on the host in order.
+  std::vector<torch::Tensor> squares;
   for (const auto& g : grads) {
-    if (g.defined()) total += g.to(torch::kDouble).pow(2).sum().item<double>();
+    if (g.defined()) squares.push_back(g.to(torch::kDouble).pow(2).sum().reshape({1}));
   }
+  if (squares.empty()) return 0;
+  const torch::Tensor host = torch::cat(squares).cpu();
+  double total = 0;
+  for (int64_t i = 0; i < host.numel(); ++i) total += host.data_ptr<double>()[i];
   return total;
 }
 

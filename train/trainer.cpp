@@ -313,11 +313,16 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
     const double global_targets = targets[0];
 
     optimizer->zero_grad();
-    bool bad_loss = false;
+    // Statistics stay on the device until the step's last backward is
+    // queued, then come back in one copy: no micro-batch waits for the GPU.
+    std::vector<torch::Tensor> device_stats;  // per micro-batch: [loss, nll, kd, teacher nll, per-example nll...]
+    std::vector<TrainBatch> step_batches;
+    step_batches.reserve(static_cast<size_t>(accumulation));
     for (int64_t a = 0; a < accumulation; ++a) {
       const std::vector<Ul2Example> micro(examples.begin() + a * c.micro_batch,
                                           examples.begin() + (a + 1) * c.micro_batch);
-      const TrainBatch batch = make_train_batch(micro, model->config, device);
+      step_batches.push_back(make_train_batch(micro, model->config, device));
+      const TrainBatch& batch = step_batches.back();
       TeacherTargets teacher_targets;
       DistillationInputs distill;
       if (teacher) {
@@ -340,20 +345,33 @@ std::string run_training(const TrainConfig& c, const TrainerRun& run, GradientSy
       optimizer->begin_backward(last_micro_batch);
       loss.backward();
       optimizer->end_backward(last_micro_batch);
-      const double nll = parts.nll_sum.item<double>();
-      if (!std::isfinite(nll) || !std::isfinite(loss.item<double>())) bad_loss = true;
-      sums.nll += nll;
-      sums.kd += parts.kd_sum;
-      sums.teacher_nll += parts.teacher_nll_sum;
+      const auto scalar = [&](const torch::Tensor& t) {
+        return t.defined() ? t.detach().to(torch::kDouble).reshape({1}) : torch::zeros({1}, parts.example_nll.options());
+      };
+      device_stats.push_back(torch::cat({scalar(loss), scalar(parts.nll_sum), scalar(parts.kd_sum),
+                                         scalar(parts.teacher_nll_sum), parts.example_nll}));
       sums.real_tokens += static_cast<double>(batch.real_tokens);
       sums.padded_tokens += static_cast<double>(batch.padded_tokens);
       sums.flops += 3.0 * forward_flops_per_sequence(model->config, batch.batch.input_ids.size(1),
                                                      batch.batch.labels.size(1)) *
                     static_cast<double>(micro.size());
-      for (size_t i = 0; i < micro.size(); ++i) {
-        sums.nll_by_denoiser[batch.denoisers[i]] += parts.example_nll[i];
-        sums.tokens_by_denoiser[batch.denoisers[i]] += static_cast<double>(parts.example_tokens[i]);
+    }
+    // The step's one device-to-host copy. Summed on the host in micro-batch
+    // order, in double, as the values were produced.
+    const torch::Tensor host_stats = torch::cat(device_stats).cpu();
+    const double* stat = host_stats.data_ptr<double>();
+    bool bad_loss = false;
+    for (const TrainBatch& batch : step_batches) {
+      if (!std::isfinite(stat[0]) || !std::isfinite(stat[1])) bad_loss = true;
+      sums.nll += stat[1];
+      sums.kd += stat[2];
+      sums.teacher_nll += stat[3];
+      stat += 4;
+      for (size_t i = 0; i < batch.denoisers.size(); ++i) {
+        sums.nll_by_denoiser[batch.denoisers[i]] += stat[i];
+        sums.tokens_by_denoiser[batch.denoisers[i]] += static_cast<double>(batch.example_targets[i]);
       }
+      stat += batch.denoisers.size();
     }
     sums.all_reduce(sync);
     const double grad_norm = optimizer->grad_norm();

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "model/cpu_autograd.h"
 #include "model/evaluation.h"
 #include "train/distillation.h"
@@ -19,6 +21,8 @@ TrainBatch make_train_batch(const std::vector<Ul2Example>& examples, const Model
     converted[i].labels.assign(examples[i].labels.begin(), examples[i].labels.end());
     members.push_back(&converted[i]);
     out.denoisers.push_back(examples[i].denoiser);
+    out.example_targets.push_back(static_cast<int64_t>(
+        std::count_if(examples[i].labels.begin(), examples[i].labels.end(), [](auto id) { return id != -100; })));
     out.target_tokens += static_cast<int64_t>(examples[i].labels.size());
     out.real_tokens += static_cast<int64_t>(examples[i].input_ids.size() + examples[i].labels.size());
     enc = std::max(enc, examples[i].input_ids.size());
@@ -60,20 +64,15 @@ LossParts seq2seq_loss(OpenBAModelImpl& model, const Seq2SeqBatch& batch, const 
       kd = distillation_loss(flat_logits.detach(), flat_labels, *distill->teacher, distill->temperature);
     }
     const torch::Tensor kd_sum = kd.sum();
-    out.kd_sum = kd_sum.item<double>();
-    out.teacher_nll_sum = distill->teacher->nll_sum.item<double>();
+    out.kd_sum = kd_sum.detach();
+    out.teacher_nll_sum = distill->teacher->nll_sum;
     if (!ce_trains) {
       out.objective = kd_sum * distill->alpha;
     } else if (kd_trains) {
       out.objective = out.nll_sum * (1.0 - distill->alpha) + kd_sum * distill->alpha;
     }
   }
-  const auto per_example = nll.detach().reshape({b, t}).to(torch::kDouble).sum(1).cpu();
-  const auto counts = (batch.labels != -100).sum(1).cpu();
-  for (int64_t i = 0; i < b; ++i) {
-    out.example_nll.push_back(per_example[i].item<double>());
-    out.example_tokens.push_back(counts[i].item<int64_t>());
-  }
+  out.example_nll = nll.detach().reshape({b, t}).to(torch::kDouble).sum(1);
   return out;
 }
 

@@ -12,6 +12,7 @@ namespace openba {
 struct TrainBatch {
   Seq2SeqBatch batch;
   std::vector<int> denoisers;    // per example
+  std::vector<int64_t> example_targets;  // counted labels per example
   int64_t target_tokens = 0;     // counted labels
   int64_t real_tokens = 0;       // encoder + decoder tokens that are not padding
   int64_t padded_tokens = 0;     // batch slots (B x (Te + Td))
@@ -34,12 +35,13 @@ struct LossParts {
   // counted tokens, or with distillation (1 - alpha) * that + alpha * the
   // summed T^2 KL (a term of weight 0 is computed without gradients, so
   // alpha = 0 trains exactly as without distillation).
+  // Everything stays on the model's device (reading a value would wait for
+  // it): the trainer brings a step's statistics back once.
   torch::Tensor objective;
-  torch::Tensor nll_sum;                  // scalar: summed NLL of counted tokens
-  double kd_sum = 0;                      // distillation: summed T^2 KL of counted tokens
-  double teacher_nll_sum = 0;             // distillation: the teacher's own summed NLL
-  std::vector<double> example_nll;        // per example (detached)
-  std::vector<int64_t> example_tokens;
+  torch::Tensor nll_sum;          // scalar fp32: summed NLL of counted tokens
+  torch::Tensor kd_sum;           // distillation: summed T^2 KL of counted tokens (else undefined)
+  torch::Tensor teacher_nll_sum;  // distillation: the teacher's own summed NLL (else undefined)
+  torch::Tensor example_nll;      // [B] float64, detached: summed NLL per example
 };
 LossParts seq2seq_loss(OpenBAModelImpl& model, const Seq2SeqBatch& batch,
                        const DistillationInputs* distill = nullptr);

@@ -163,6 +163,8 @@ def main():
                           ("iters", 3), ("threads", os.cpu_count() or 1)]:
         p.add_argument("--" + name, type=int, default=default)
     p.add_argument("--train", action="store_true", help="time training steps (backward + AdamW) instead of forward")
+    p.add_argument("--compile", action="store_true",
+                   help="run the loss through torch.compile (inductor; forward and, with --train, backward)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     gemm = gemm_flops()
@@ -171,6 +173,8 @@ def main():
     ids = torch.randint(3, a.vocab, (a.batch, a.enc), generator=g)
     labels = torch.randint(3, a.vocab, (a.batch, a.dec), generator=g)
     mask = torch.ones(a.batch, a.enc)
+    loss_fn = torch.compile(model.loss) if a.compile else model.loss
+    compile_started = time.perf_counter()
     if a.train:
         params = model.parameters()
         for t in params:
@@ -179,13 +183,16 @@ def main():
 
         def once():
             opt.zero_grad(set_to_none=False)
-            model.loss(ids, mask, labels).backward()
+            loss_fn(ids, mask, labels).backward()
             opt.step()
     else:
         def once():
             with torch.no_grad():
-                model.loss(ids, mask, labels)
-    once()
+                loss_fn(ids, mask, labels)
+    once()  # warm-up (and, compiled, the compilation)
+    warmup_s = time.perf_counter() - compile_started
+    if a.compile:
+        once()
     total, best = 0.0, 1e30
     for _ in range(a.iters):
         t = time.perf_counter()
@@ -195,7 +202,8 @@ def main():
         best = min(best, s)
     mean = total / a.iters
     scale = 3 if a.train else 1
-    print(json.dumps({"impl": "PyTorch eager (released-code ops)", "threads": torch.get_num_threads(),
+    impl = "PyTorch %s %s (released-code ops)" % (torch.__version__.split("+")[0], "torch.compile" if a.compile else "eager")
+    print(json.dumps({"impl": impl, "threads": torch.get_num_threads(), "warmup_s": warmup_s,
                       "train": a.train, "gemm_gflops": gemm / 1e9, "seconds_per_batch": mean,
                       "tokens_per_s": a.batch * (a.enc + a.dec) / mean,
                       "decoder_tokens_per_s": a.batch * a.dec / mean,

@@ -13,6 +13,8 @@ BUILD_DIR = os.environ.get("OPENBA_BUILD_DIR", os.path.join(os.path.dirname(__fi
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PYTHON_DIR = os.path.join(SOURCE_DIR, "tests", "python")
 TINY = os.path.join(SOURCE_DIR, "configs", "models", "tiny.yaml")
+# The torchrun of the Python that runs these tests (the project's .venv: PyPI torch).
+TORCHRUN = os.path.join(os.path.dirname(sys.executable), "torchrun")
 sys.path.insert(0, PYTHON_DIR)
 
 
@@ -20,9 +22,11 @@ def tool(name):
     return os.path.join(BUILD_DIR, "tools", name)
 
 
-def run(args, expect_ok=True, timeout=600):
-    """Runs a command; returns (returncode, stdout, stderr)."""
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+def run(args, expect_ok=True, timeout=600, env=None):
+    """Runs a command; returns (returncode, stdout, stderr). env: variables
+    added to this process's environment."""
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout,
+                          env=None if env is None else {**os.environ, **env})
     if expect_ok and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc.returncode, proc.stdout, proc.stderr

@@ -13,12 +13,11 @@ import subprocess
 import time
 import unittest
 
-from cli_support import json_lines, run, tool
+from cli_support import TORCHRUN, json_lines, run, tool
 from test_pretrain import PretrainCase
 
 ONE_THREAD = ["--set", "trainer.threads=1"]
 SMALL_BUCKETS = ["--set", "distributed.bucket_mb=0.5"]  # several buckets even for the tiny model
-TORCHRUN = "/usr/bin/torchrun"
 
 
 def free_port():
@@ -211,8 +210,6 @@ class Launchers(DistributedCase):
     def test_torchrun_no_python(self):
         expected = self.reference()
         out = self.path("torchrun")
-        # Debian's torchrun 1.13 on Python 3.11 cannot parse its default
-        # --redirects/--tee of 0 (Std.from_str); any other value works.
         run([TORCHRUN, "--nproc_per_node", "2", "--master_port", str(free_port()), "--redirects", "2", "--tee", "2",
              "--log_dir", self.path("torchrun-logs"), "--no_python", tool("openba-pretrain"), "--config",
              self.config(), "--out", out, "--quiet", *ONE_THREAD, "--set", "trainer.steps=4"])

@@ -16,7 +16,7 @@ import sys
 import time
 import unittest
 
-from cli_support import (ToolTestCase, demo_training_assets, read_binary, read_json, run, safetensors_header, tool,
+from cli_support import (TORCHRUN, ToolTestCase, demo_training_assets, read_binary, read_json, run, safetensors_header, tool,
                          SOURCE_DIR)
 
 from chromium import png_stats, render
@@ -245,14 +245,14 @@ class Launchers(PipelineCase):
         # openba-pretrain's own launcher (nproc: 2) and a torchrun line.
         logs = self.path("torchrun-logs")
         text = mini_pipeline(self.assets, recover_extra=f"""
-    launcher: "torchrun --nproc_per_node 2 --no_python --redirects 2 --tee 2 --log_dir {logs}" """)
+    launcher: "{TORCHRUN} --nproc_per_node 2 --no_python --redirects 2 --tee 2 --log_dir {logs}" """)
         text = text.replace("    name: base\n", "    name: base\n    nproc: 2\n")
         text = text.replace("micro_batch: 4, global_batch: 4", "micro_batch: 2, global_batch: 4")  # splits over 2 ranks
         config = self.write(text)
         out = self.path("run")
         _, stdout, _ = self.pipeline(config, out, "--until", "03-recover-1")
         self.assertIn("--nproc 2", stdout)
-        self.assertIn("torchrun --nproc_per_node 2", stdout)
+        self.assertIn(f"{TORCHRUN} --nproc_per_node 2", stdout)
         for step in ("01-base", "03-recover-1"):
             with open(os.path.join(out, step, "train.log")) as f:
                 log = f.read()

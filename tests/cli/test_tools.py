@@ -51,8 +51,8 @@ class InitInspect(ToolTestCase):
 
 
 class EvalAgainstReference(ToolTestCase):
-    def compare(self, model, data, rel=1e-4):
-        ours = json_lines(run([tool("openba-eval"), "--model", model, "--data", data, "--quiet"])[1])
+    def compare(self, model, data, rel=1e-4, env=None):
+        ours = json_lines(run([tool("openba-eval"), "--model", model, "--data", data, "--quiet"], env=env)[1])
         ref = json_lines(run([sys.executable, os.path.join(PYTHON_DIR, "openba_reference.py"), model, data])[1])
         self.assertEqual(len(ours), len(ref))
         for a, b in zip(ours, ref):
@@ -73,6 +73,12 @@ class EvalAgainstReference(ToolTestCase):
     def test_hf_init(self):
         # Large weights (embedding std 1): a sharper check of every matrix.
         self.compare(self.init_tiny("hf", "--init", "hf"), self.eval_data(seed=2))
+
+    def test_cuda_style_path(self):
+        # The path CUDA runs (ATen ops, scaled_dot_product_attention with the
+        # additive padding mask), forced on CPU, against the reference.
+        self.compare(self.init_tiny("hf", "--init", "hf"), self.eval_data(seed=2),
+                     env={"OPENBA_CUDA_STYLE_PATH": "1"})
 
     def test_torch_save_fixture(self):
         self.compare(os.path.join(os.path.dirname(PYTHON_DIR), "fixtures", "tiny-bin"), self.eval_data(vocab=128, seed=3))

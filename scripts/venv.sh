@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Creates (or checks) the project's virtual environment .venv with the pinned
+# PyPI torch and prints nothing else on success. Safe to re-run: a venv that
+# already holds the pinned versions is left as it is.
+# OPENBA_PYTHON (default /usr/bin/python3) is the interpreter the venv is made from.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+torch_version=2.11.0
+numpy_version=2.3.5
+venv=.venv
+base_python=${OPENBA_PYTHON:-/usr/bin/python3}
+[ -x "$base_python" ] || base_python=$(command -v python3)
+
+have_pins() {
+  "$venv/bin/python" - "$torch_version" "$numpy_version" <<'PY' 2>/dev/null
+import sys
+import numpy, torch
+sys.exit(0 if (torch.__version__.split("+")[0], numpy.__version__) == (sys.argv[1], sys.argv[2]) else 1)
+PY
+}
+
+if [ -x "$venv/bin/python" ] && have_pins; then
+  exit 0
+fi
+if [ ! -x "$venv/bin/python" ]; then
+  echo "venv: creating $venv from $base_python"
+  "$base_python" -m venv "$venv"
+fi
+echo "venv: installing torch==$torch_version numpy==$numpy_version into $venv"
+start=$(date +%s)
+"$venv/bin/python" -m pip install -q --disable-pip-version-check "torch==$torch_version" "numpy==$numpy_version"
+echo "venv: installed in $(( $(date +%s) - start )) s"
+have_pins || { echo "venv: $venv does not hold torch $torch_version / numpy $numpy_version after pip install" >&2; exit 1; }

@@ -30,7 +30,6 @@ def main():
                 "--threads", str(a.threads)]
         ours = run_json(base)
         recompute = run_json(base + ["--activation-checkpointing"])
-        recompute["impl"] += " + checkpointing"
         rows.append((name, [ours, recompute], peers(a.python, path, a.iters, True, a.threads, not a.no_compile)))
     print_table(rows)
 

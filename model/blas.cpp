@@ -44,8 +44,11 @@ Library process_blas() {
   if ((lib.set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))) {
     lib.get_threads = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
   } else {
-    lib.set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "mkl_set_num_threads_local"));
-    lib.get_threads = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "mkl_get_max_threads"));
+    // MKL's C entry points (mkl_service.h maps mkl_set_num_threads_local to
+    // it); the wheel's lower-case names alias the Fortran ones, which take
+    // pointers.
+    lib.set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "MKL_Set_Num_Threads_Local"));
+    lib.get_threads = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "MKL_Get_Max_Threads"));
   }
   return lib;
 }

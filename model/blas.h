@@ -4,9 +4,10 @@
 //
 // Which BLAS: OpenBLAS (Debian's libopenblas0-pthread, dlopen'ed privately)
 // when it loads, else the sgemm_ LibTorch already carries (the PyPI wheel's
-// MKL). Measured on these AMD EPYC cores, one thread, fp32: OpenBLAS 98 vs
-// MKL 46 GFLOP/s at 1024^3, 98 vs 68 at 512x768x3072 (bench/run_blas_bench.py
-// repeats it). OPENBA_BLAS=openblas|torch forces one (an error when the
+// MKL). Measured on these AMD EPYC cores, one thread, fp32, idle machine
+// (bench/run_blas_bench.py): OpenBLAS 1.03-1.39x MKL on the 117M config's
+// GEMM shapes (97 vs 70 GFLOP/s at 512x768x2304), and the gap grew to ~2x
+// with the other core busy. OPENBA_BLAS=openblas|torch forces one (an error when the
 // named one is absent). ATen's own GEMMs keep LibTorch's BLAS.
 #pragma once
 

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libopenblas0-pthread                   # the CPU kernels' BLAS: ~2x the wheel's MKL on these AMD cores (model/blas.h)
+  libopenblas0-pthread                   # the CPU kernels' BLAS: 1.03-1.39x the wheel's MKL here (model/blas.h)
   libgloo-dev                            # gloo headers that c10d's ProcessGroupGloo.hpp includes (the wheel has none)
   libsentencepiece-dev sentencepiece     # tokenizer library and the real spm_* tools
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev catch2
@@ -36,5 +36,5 @@ fi
 # what the build links, and its Python torch is the tests' independent
 # reference. The lent GPU machines run the same version (2.11 + CUDA 13.0).
 # A fresh install with the nvidia-* runtime wheels (4.6 GB) took 50 s here.
-./scripts/venv.sh
+"$(dirname "$0")/venv.sh"
 echo "setup: dependencies present"

@@ -12,22 +12,12 @@
 #include "model/openba_model.h"
 #include "tests/test_util.h"
 #include "train/ul2_batch.h"
+#include "tests/model_test_util.h"
 #include "util/thread_pool.h"
 
 namespace {
 
-openba::Seq2SeqBatch padded_batch(int64_t vocab) {
-  torch::manual_seed(11);
-  openba::Seq2SeqBatch batch;
-  batch.input_ids = torch::randint(3, vocab, {3, 9}, torch::kLong);
-  batch.attention_mask = torch::ones({3, 9}, torch::kLong);
-  batch.attention_mask[1].narrow(0, 4, 5).zero_();
-  batch.labels = torch::randint(3, vocab, {3, 7}, torch::kLong);
-  batch.labels[2].narrow(0, 5, 2).fill_(-100);
-  batch.decoder_input_ids = openba::shift_right(batch.labels, 0, 0);
-  batch.decoder_attention_mask = (batch.labels != -100).to(torch::kLong);
-  return batch;
-}
+using openba::test::padded_batch;
 
 struct StepResult {
   std::vector<torch::Tensor> values;  // loss, then every gradient

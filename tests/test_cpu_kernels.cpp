@@ -7,17 +7,13 @@
 #include "model/cpu_runtime.h"
 #include "model/init.h"
 #include "model/openba_model.h"
-#include "tests/test_util.h"
+#include "tests/model_test_util.h"
 #include "tests/test_util.h"
 #include "util/thread_pool.h"
 
 namespace {
 
-// Runs the test body with the worker pool at 3 threads, then back to 1.
-struct PoolThreads {
-  explicit PoolThreads(int n) { openba::WorkerPool::instance().set_threads(n); }
-  ~PoolThreads() { openba::WorkerPool::instance().set_threads(1); }
-};
+using openba::test::PoolThreads;
 
 }  // namespace
 
@@ -35,6 +31,19 @@ TEST_CASE("cpu kernels: sgemm_row_major matches at::mm for every transpose", "[k
       CHECK(torch::allclose(c, expected, 1e-5, 1e-5));
     }
   }
+}
+
+TEST_CASE("blas: the direct BLAS's threads are set and read back", "[kernels][blas]") {
+  // CTest runs this under OPENBA_BLAS=openblas and OPENBA_BLAS=torch (the wheel's MKL).
+  REQUIRE(openba::have_direct_sgemm());
+  INFO(openba::direct_blas_name());
+  const int before = openba::blas_threads();
+  REQUIRE(before > 0);
+  openba::set_blas_threads(2);
+  CHECK(openba::blas_threads() == 2);
+  openba::set_blas_threads(1);
+  CHECK(openba::blas_threads() == 1);
+  openba::set_blas_threads(before);
 }
 
 TEST_CASE("cpu kernels: split_qkv_rotary equals bias + per-head split + apply_rotary", "[kernels]") {

@@ -12,6 +12,7 @@
 #include "model/evaluation.h"
 #include "model/init.h"
 #include "model/openba_model.h"
+#include "tests/model_test_util.h"
 #include "tests/test_util.h"
 #include "train/adamw.h"
 #include "train/ul2_batch.h"
@@ -19,24 +20,8 @@
 
 namespace {
 
-struct PoolThreads {
-  explicit PoolThreads(int n) { openba::WorkerPool::instance().set_threads(n); }
-  ~PoolThreads() { openba::WorkerPool::instance().set_threads(1); }
-};
-
-// Padding on both sides, and a decoder row with ignored labels.
-openba::Seq2SeqBatch padded_batch(int64_t vocab) {
-  torch::manual_seed(11);
-  openba::Seq2SeqBatch batch;
-  batch.input_ids = torch::randint(3, vocab, {3, 9}, torch::kLong);
-  batch.attention_mask = torch::ones({3, 9}, torch::kLong);
-  batch.attention_mask[1].narrow(0, 4, 5).zero_();
-  batch.labels = torch::randint(3, vocab, {3, 7}, torch::kLong);
-  batch.labels[2].narrow(0, 5, 2).fill_(-100);
-  batch.decoder_input_ids = openba::shift_right(batch.labels, 0, 0);
-  batch.decoder_attention_mask = (batch.labels != -100).to(torch::kLong);
-  return batch;
-}
+using openba::test::padded_batch;
+using openba::test::PoolThreads;
 
 struct Trajectory {
   std::vector<double> losses;

@@ -53,9 +53,9 @@ class PretrainCase(ToolTestCase):
             f.write(BASE_CONFIG.format(**assets) + extra)
         return path
 
-    def pretrain(self, out, *flags, config=None, ok=True):
+    def pretrain(self, out, *flags, config=None, ok=True, env=None):
         cmd = [tool("openba-pretrain"), "--config", config or self.config(), "--out", out, "--quiet", *flags]
-        return run(cmd, expect_ok=ok)
+        return run(cmd, expect_ok=ok, env=env)
 
     def losses(self, out):
         with open(os.path.join(out, "metrics.jsonl")) as f:
@@ -106,6 +106,25 @@ class Training(PretrainCase):
         for (s1, l1), (s2, l2) in zip(self.losses(a), self.losses(b)):
             self.assertEqual(s1, s2)
             self.assertAlmostEqual(l1, l2, delta=1e-5 * l1)
+
+    def test_cuda_style_path(self):
+        # The path a GPU trains through (ATen ops, SDPA with the padding mask,
+        # _fused_adamw_, statistics brought back once per step), forced on CPU:
+        # the same losses as the fused CPU kernels to float rounding, and held-out.
+        a, b = self.path("fused"), self.path("cuda-style")
+        self.pretrain(a, "--set", "trainer.steps=6", "--set", "eval.every=3")
+        self.pretrain(b, "--set", "trainer.steps=6", "--set", "eval.every=3", env={"OPENBA_CUDA_STYLE_PATH": "1"})
+        fused, aten = self.losses(a), self.losses(b)
+        self.assertEqual([s for s, _ in fused], list(range(1, 7)))
+        for (s1, l1), (s2, l2) in zip(fused, aten):
+            self.assertEqual(s1, s2)
+            self.assertAlmostEqual(l1, l2, delta=1e-4 * l1)
+        self.assertNotEqual(fused, aten)  # two implementations, not one run twice
+        evals = [[m["eval_loss"] for m in json_lines(open(os.path.join(out, "metrics.jsonl")).read())
+                  if "eval_loss" in m] for out in (a, b)]
+        self.assertEqual(len(evals[0]), 3)
+        for x, y in zip(*evals):
+            self.assertAlmostEqual(x, y, delta=1e-4 * x)
 
     def test_activation_checkpointing_gives_identical_losses(self):
         a, b = self.path("a"), self.path("b")

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generates the committed torch.save fixtures in tests/fixtures/ with the
-real torch.save (Debian's python3-torch):
+real torch.save (made with Debian's torch 1.13; the .venv's torch writes its own format):
 
   tiny-bin/          config.json + pytorch_model.bin (fp16), as the released
                      OpenBA files are: shared_embedding.weight and
@@ -14,7 +14,7 @@ Every element has a value the C++ test recomputes exactly:
   v(name, i) = ((sum of name's bytes + 7 * i) % 251 - 125) / 64
 with i the row-major index; exact in fp16, bf16 and fp32.
 
-Run: /usr/bin/python3 tests/python/make_bin_fixture.py tests/fixtures
+Run: .venv/bin/python tests/python/make_bin_fixture.py tests/fixtures
 """
 import collections
 import json

@@ -6,6 +6,7 @@
 #ifdef USE_C10D_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
+#include <c10/util/Logging.h>
 #include <torch/torch.h>
 
 #include <atomic>
@@ -79,6 +80,10 @@ class CommunicatorImpl final : public Communicator {
       throw Error("distributed.backend: '" + backend_ + "' is not one of auto, gloo, nccl");
     }
     device_ = torch::Device(backend_ == "nccl" ? options.device : "cpu");
+    if (backend_ == "nccl" && !device_.is_cuda()) {
+      throw Error("distributed.backend nccl: NCCL's collectives run on GPU tensors, but trainer.device is " +
+                  options.device + " (use backend gloo or auto on CPU)");
+    }
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(env.master_port);
     so.isServer = env.rank == 0 && !env.agent_hosts_store;
@@ -130,22 +135,17 @@ class CommunicatorImpl final : public Communicator {
                     "CUDA); use distributed.backend: gloo");
 #endif
       }
-    } catch (const DistributedFailure&) {
-      throw;
     } catch (const Error&) {
+      stop_heartbeat();  // a joinable thread member would std::terminate the unwinding
       throw;
     } catch (const std::exception& e) {
+      stop_heartbeat();
       fail("connecting the " + backend_ + " process group", e.what());
     }
   }
 
   ~CommunicatorImpl() override {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_all();
-    if (heartbeat_.joinable()) heartbeat_.join();
+    stop_heartbeat();
     if (failed_) {
       // A peer is gone: c10d's destructors would wait for collectives that
       // can never finish. The process is about to exit; leave them be.
@@ -155,6 +155,15 @@ class CommunicatorImpl final : public Communicator {
       (void)heartbeat_store_.release();
       (void)heartbeat_raw_.release();
     }
+  }
+
+  void stop_heartbeat() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    if (heartbeat_.joinable()) heartbeat_.join();
   }
 
   int rank() const override { return env_.rank; }
@@ -237,12 +246,19 @@ class CommunicatorImpl final : public Communicator {
     try {
       std::lock_guard<std::mutex> lock(store_mutex_);
       heartbeat_store_->set("failed/" + std::to_string(env_.rank), bytes_of(first_line(message)));
+      // The first failure also goes under one key every rank's heartbeat
+      // polls: a rank still blocked when rank 0 exits (taking the store with
+      // it) can then repeat what rank 0 found instead of blaming rank 0.
+      if (heartbeat_store_->add("failed/count", 1) == 1) {
+        heartbeat_store_->set("failed/first", bytes_of(first_line(message)));
+      }
     } catch (const std::exception&) {
     }
   }
 
   [[noreturn]] void fail(const std::string& what, const std::string& cause) {
     failed_ = true;
+    quiet_c10d_warnings();
     throw DistributedFailure("rank " + std::to_string(env_.rank) + ": " + what + " failed at step " +
                              std::to_string(step_.load()) + ": " + diagnose() + " [" + backend_ + ": " +
                              first_line(cause) + "]");
@@ -283,6 +299,7 @@ class CommunicatorImpl final : public Communicator {
       lock.unlock();
       try {
         beat();
+        remember_first_failure();
       } catch (const std::exception&) {
         lock.lock();
         break;  // the store is gone: the next collective will say so
@@ -290,6 +307,26 @@ class CommunicatorImpl final : public Communicator {
       lock.lock();
     }
   }
+
+  void remember_first_failure() {
+    {
+      std::lock_guard<std::mutex> lock(note_mutex_);
+      if (!first_failure_.empty()) return;
+    }
+    std::string note;
+    {
+      std::lock_guard<std::mutex> lock(store_mutex_);
+      if (!heartbeat_store_->check({"failed/first"})) return;
+      note = text_of(heartbeat_store_->get("failed/first"));
+    }
+    quiet_c10d_warnings();
+    std::lock_guard<std::mutex> lock(note_mutex_);
+    first_failure_ = note;
+  }
+
+  // Once a failure is known, c10d's own warnings about the store going away
+  // (each with a backtrace, in 2.x) only repeat what our diagnosis says.
+  static void quiet_c10d_warnings() { FLAGS_caffe2_log_level = std::max(FLAGS_caffe2_log_level, 2); }
 
   // Which ranks are missing, from their heartbeats and failure notes. A rank
   // killed a moment ago still has a fresh heartbeat: look again for a few
@@ -326,6 +363,12 @@ class CommunicatorImpl final : public Communicator {
           }
         }
       } catch (const std::exception&) {
+        std::string earlier;
+        {
+          std::lock_guard<std::mutex> lock(note_mutex_);
+          earlier = first_failure_;
+        }
+        if (!earlier.empty()) return "the store is gone, after a failure reported earlier: " + earlier;
         return env_.agent_hosts_store
                    ? "the rendezvous store (torchrun's agent at " + env_.master_addr + ":" +
                          std::to_string(env_.master_port) + ") is unreachable"
@@ -346,7 +389,8 @@ class CommunicatorImpl final : public Communicator {
   c10::intrusive_ptr<c10d::Backend> pg_;
   std::atomic<int64_t> step_{0};
   std::atomic<bool> failed_{false};
-  std::mutex mutex_, store_mutex_;
+  std::mutex mutex_, store_mutex_, note_mutex_;
+  std::string first_failure_;  // the first rank's failure note, seen by the heartbeat (guarded by note_mutex_)
   std::condition_variable wake_;
   bool stop_ = false;
   std::thread heartbeat_;

@@ -2,13 +2,13 @@
 # Creates (or checks) the project's virtual environment .venv with the pinned
 # PyPI torch and prints nothing else on success. Safe to re-run: a venv that
 # already holds the pinned versions is left as it is.
-# OPENBA_PYTHON (default /usr/bin/python3) is the interpreter the venv is made from.
+# OPENBA_BASE_PYTHON (default /usr/bin/python3) is the interpreter the venv is made from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 torch_version=2.11.0
 numpy_version=2.3.5
 venv=.venv
-base_python=${OPENBA_PYTHON:-/usr/bin/python3}
+base_python=${OPENBA_BASE_PYTHON:-/usr/bin/python3}
 [ -x "$base_python" ] || base_python=$(command -v python3)
 
 have_pins() {

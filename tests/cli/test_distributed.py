@@ -266,6 +266,11 @@ class Launchers(DistributedCase):
         self.assertIn("is not a multiple of trainer.micro_batch 4 x 3 rank(s)", err)
         self.assertNotIn("rank 0 (pid", err)  # refused before any worker started
         self.assertFalse(os.path.exists(self.path("x")))
+        # NCCL asked for on CPU: a clear error from the rank, not a crash.
+        rc, _, err = self._run_env(base + ["--nproc", "1", "--set", "distributed.backend=nccl"], dict(os.environ))
+        self.assertNotEqual(rc, 0)
+        self.assertIn("distributed.backend nccl: NCCL's collectives run on GPU tensors, but trainer.device is cpu", err)
+        self.assertNotIn("terminate called", err)
 
     def _run_env(self, cmd, env):
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)

@@ -114,6 +114,8 @@ def build(args, work):
         extra += [f"-DCMAKE_INCLUDE_PATH={usr}/include", f"-DCMAKE_LIBRARY_PATH={libdir}",
                   f"-DCMAKE_BUILD_RPATH={libdir}", f"-Dyaml-cpp_DIR={libdir}/cmake/yaml-cpp",
                   f"-DCLI11_DIR={usr}/share/cmake/CLI11", f"-Dnlohmann_json_DIR={usr}/share/cmake/nlohmann_json"]
+        # RUNPATH does not reach a library's own dependencies (libsentencepiece -> libprotobuf-lite).
+        os.environ["LD_LIBRARY_PATH"] = ":".join(filter(None, [libdir, os.environ.get("LD_LIBRARY_PATH")]))
         os.environ["PKG_CONFIG_PATH"] = f"{libdir}/pkgconfig:{usr}/share/pkgconfig"
         os.environ["PKG_CONFIG_SYSROOT_DIR"] = prefix
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []

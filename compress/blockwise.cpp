@@ -69,14 +69,15 @@ torch::Tensor BlockwiseModel::embed(const torch::Tensor& ids) const {
   return embedding_.index_select(0, ids.reshape({-1})).view({ids.size(0), ids.size(1), embedding_.size(1)});
 }
 
+// The final norm and the projection run on aten (the blocks on the fused
+// kernels): the stages' held-out losses have been computed this way since
+// the first release, and changing it would move every stage report.
 torch::Tensor BlockwiseModel::final_norm(bool decoder, const torch::Tensor& x) const {
-  return torch::layer_norm(x, {x.size(-1)}, final_w_[decoder], final_b_[decoder], config().layernorm_eps);
+  return aten_ops().layer_norm(x, final_w_[decoder], final_b_[decoder], config().layernorm_eps);
 }
 
 torch::Tensor BlockwiseModel::project(const torch::Tensor& states) const {
-  auto h = states;
-  if (config().tie_word_embeddings) h = h * std::pow(static_cast<double>(config().d_model), -0.5);
-  return torch::nn::functional::linear(h, lm_head_weight_, lm_head_bias_).to(torch::kFloat);
+  return project_to_vocabulary(aten_ops(), config(), states, lm_head_weight_, lm_head_bias_);
 }
 
 int64_t blockwise_steps(const ModelConfig& config, const BlockwiseRun& run) {

@@ -15,19 +15,19 @@
 namespace openba {
 namespace {
 
-torch::Tensor layer_norm(const torch::nn::LayerNorm& ln, const torch::Tensor& x) {
-  return torch::layer_norm(x, {x.size(-1)}, ln->weight, ln->bias, ln->options.eps());
-}
+// Keeps what the activation score reads from a block's forward.
+class RecordingProbe : public BlockProbe {
+ public:
+  explicit RecordingProbe(BlockActivations& into) : into_(into) {}
+  void norm_output(const torch::Tensor& normed) override { into_.norms.push_back(normed); }
+  void attention_context(bool cross, const torch::Tensor& context) override {
+    (cross ? into_.cross_context : into_.self_context) = context;
+  }
+  void ffn_activation(const torch::Tensor& activation) override { into_.ffn = activation; }
 
-torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const AttentionMask& mask) {
-  // q, k, v: [B, H, T, kv] -> context [B, Tq, H*kv]
-  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  auto scores = torch::matmul(q, k.transpose(-1, -2)) * scale;
-  auto hidden = mask.dense(q.size(2), k.size(2));
-  if (hidden.defined()) scores = scores.masked_fill(hidden, -10000.0);
-  auto out = torch::matmul(torch::softmax(scores, -1), v);
-  return out.transpose(1, 2).reshape({q.size(0), q.size(2), q.size(1) * q.size(3)});
-}
+ private:
+  BlockActivations& into_;
+};
 
 // Per example: mean over real positions of `values` [B, T, U]; returns [B, U] (double).
 torch::Tensor example_means(const torch::Tensor& values, const torch::Tensor& real) {
@@ -47,33 +47,8 @@ BlockActivations probe_block(BlockImpl& block, const torch::Tensor& x, const Att
                              const RotaryTables& rope, const torch::Tensor& memory, const AttentionMask& memory_mask) {
   torch::NoGradGuard no_grad;
   BlockActivations a;
-  const int64_t b = x.size(0), t = x.size(1);
-  auto& sa = *block.self_attn;
-  const int64_t heads = sa.heads, kv = sa.kv_channels;
-  auto ln1 = layer_norm(block.input_layernorm, x);
-  a.norms.push_back(ln1);
-  auto mixed = torch::nn::functional::linear(ln1, sa.qkv->weight, sa.qkv->bias).view({b, t, heads, 3, kv});
-  auto q = apply_rotary(mixed.select(3, 0), rope).transpose(1, 2);
-  auto k = apply_rotary(mixed.select(3, 1), rope).transpose(1, 2);
-  auto v = mixed.select(3, 2).transpose(1, 2);
-  a.self_context = attend(q, k, v, self_mask);
-  auto h = x + torch::nn::functional::linear(a.self_context, sa.o->weight, sa.o->bias);
-  auto normed = layer_norm(block.post_attn_layernorm, h);
-  a.norms.push_back(normed);
-  if (block.is_decoder) {
-    auto& ca = *block.inter_attn;
-    const int64_t s = memory.size(1);
-    auto cq = torch::nn::functional::linear(normed, ca.q->weight, ca.q->bias).view({b, t, heads, kv}).transpose(1, 2);
-    auto ckv = torch::nn::functional::linear(memory, ca.kv->weight, ca.kv->bias).view({b, s, heads, 2, kv});
-    a.cross_context = attend(cq, ckv.select(3, 0).transpose(1, 2), ckv.select(3, 1).transpose(1, 2), memory_mask);
-    h = h + torch::nn::functional::linear(a.cross_context, ca.o->weight, ca.o->bias);
-    normed = layer_norm(block.post_inter_attn_layernorm, h);
-    a.norms.push_back(normed);
-  }
-  auto& mlp = *block.mlp;
-  auto in = torch::nn::functional::linear(normed, mlp.fc_in->weight, mlp.fc_in->bias);
-  a.ffn = torch::silu(in.narrow(-1, 0, mlp.ffn_hidden)) * in.narrow(-1, mlp.ffn_hidden, mlp.ffn_hidden);
-  a.out = h + torch::nn::functional::linear(a.ffn, mlp.fc_out->weight, mlp.fc_out->bias);
+  RecordingProbe probe(a);
+  a.out = block.forward(aten_math_ops(), x, self_mask, rope, memory, memory_mask, &probe);
   return a;
 }
 

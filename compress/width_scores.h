@@ -37,9 +37,11 @@ WidthScores taylor_scores(const Checkpoint& checkpoint, const ExampleSet& calibr
                           size_t max_tokens, Progress* progress);
 WidthScores random_scores(const ModelConfig& config, uint64_t seed);
 
-// The activations the activation score reads, from one block forward written
-// with plain ops (the fused kernels do not expose them). Its output equals
-// BlockImpl::forward's (tests check it).
+// The activations the activation score reads, recorded by a BlockProbe on
+// the block's own forward. The scores are defined on the aten-math backend
+// (the reference's attention formula; model/op_backend.h), so they do not
+// move with kernel changes. Its output equals BlockImpl::forward's to
+// rounding (tests check it).
 struct BlockActivations {
   std::vector<at::Tensor> norms;  // LayerNorm outputs [B, T, d], in block order
   at::Tensor self_context;        // input of self_attn.o [B, T, H*kv]

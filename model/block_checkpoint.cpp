@@ -71,9 +71,9 @@ bool uses_randomness(const BlockImpl& block) {
 // Input positions of BlockFunction::apply (tensors first; the trailing
 // non-tensor arguments need no gradient slot filled).
 enum Slot : size_t { kX, kMemory, kCos, kSin, kSelfHidden, kMemoryHidden, kFirstParameter };
-constexpr size_t kTrailingArguments = 2;  // block, causal
+constexpr size_t kTrailingArguments = 3;  // block, causal, backend
 
-torch::Tensor run_block(BlockImpl& block, const torch::Tensor& x, const torch::Tensor& memory,
+torch::Tensor run_block(const OpBackend& ops, BlockImpl& block, const torch::Tensor& x, const torch::Tensor& memory,
                         const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& self_hidden,
                         const torch::Tensor& memory_hidden, bool causal) {
   AttentionMask self_mask;
@@ -81,14 +81,15 @@ torch::Tensor run_block(BlockImpl& block, const torch::Tensor& x, const torch::T
   self_mask.causal = causal;
   AttentionMask memory_mask;
   memory_mask.key_hidden = empty_as_absent(memory_hidden);
-  return block.forward(x, self_mask, RotaryTables{cos, sin}, empty_as_absent(memory), memory_mask);
+  return block.forward(ops, x, self_mask, RotaryTables{cos, sin}, empty_as_absent(memory), memory_mask);
 }
 
 struct BlockFunction : torch::autograd::Function<BlockFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& memory,
                                const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& self_hidden,
                                const torch::Tensor& memory_hidden, torch::TensorList parameters, BlockImpl* block,
-                               bool causal) {
+                               bool causal, int64_t backend) {
+    const OpBackend& ops = op_backend(static_cast<OpBackendId>(backend));
     const bool random = uses_randomness(*block);
     std::optional<RngSnapshot> rng;
     if (random) rng = take_rng_snapshot(x.device());
@@ -98,13 +99,14 @@ struct BlockFunction : torch::autograd::Function<BlockFunction> {
     torch::Tensor y;
     {
       torch::AutoGradMode grad(true);
-      auto out = run_block(*block, x.detach(), memory.detach(), cos, sin, self_hidden, memory_hidden, causal);
+      auto out = run_block(ops, *block, x.detach(), memory.detach(), cos, sin, self_hidden, memory_hidden, causal);
       y = out.detach();
     }
     ctx->save_for_backward({x, memory, cos, sin, self_hidden, memory_hidden});
     // The block outlives the graph (the model owns both), so a pointer is safe.
     ctx->saved_data["block"] = static_cast<int64_t>(reinterpret_cast<intptr_t>(block));
     ctx->saved_data["causal"] = causal;
+    ctx->saved_data["backend"] = backend;
     ctx->saved_data["parameters"] = static_cast<int64_t>(parameters.size());
     if (rng) {
       ctx->saved_data["rng_cpu"] = rng->cpu;
@@ -120,6 +122,7 @@ struct BlockFunction : torch::autograd::Function<BlockFunction> {
     const auto saved = ctx->get_saved_variables();
     auto* block = reinterpret_cast<BlockImpl*>(static_cast<intptr_t>(ctx->saved_data["block"].toInt()));
     const bool causal = ctx->saved_data["causal"].toBool();
+    const OpBackend& ops = op_backend(static_cast<OpBackendId>(ctx->saved_data["backend"].toInt()));
     const auto parameter_count = static_cast<size_t>(ctx->saved_data["parameters"].toInt());
     const std::vector<torch::Tensor> parameters = block->parameters();
     TORCH_CHECK(parameters.size() == parameter_count, "block parameters changed between forward and backward");
@@ -143,7 +146,7 @@ struct BlockFunction : torch::autograd::Function<BlockFunction> {
       AutocastScope autocast({ctx->saved_data["autocast"].toBool(),
                               static_cast<c10::ScalarType>(ctx->saved_data["autocast_dtype"].toInt())});
       torch::AutoGradMode grad(true);
-      y = run_block(*block, x, memory, saved[kCos], saved[kSin], saved[kSelfHidden], saved[kMemoryHidden], causal);
+      y = run_block(ops, *block, x, memory, saved[kCos], saved[kSin], saved[kSelfHidden], saved[kMemoryHidden], causal);
     }
 
     // Gradients for the inputs that want them, in input-slot order.
@@ -174,13 +177,13 @@ struct BlockFunction : torch::autograd::Function<BlockFunction> {
 
 }  // namespace
 
-torch::Tensor checkpointed_block_forward(BlockImpl& block, const torch::Tensor& x, const AttentionMask& self_mask,
+torch::Tensor checkpointed_block_forward(const OpBackend& ops, BlockImpl& block, const torch::Tensor& x, const AttentionMask& self_mask,
                                          const RotaryTables& rope, const torch::Tensor& memory,
                                          const AttentionMask& memory_mask) {
   const std::vector<torch::Tensor> parameters = block.parameters();
   return BlockFunction::apply(x, absent_as_empty(memory), rope.cos, rope.sin, absent_as_empty(self_mask.key_hidden),
                               absent_as_empty(memory_mask.key_hidden), torch::TensorList(parameters), &block,
-                              self_mask.causal);
+                              self_mask.causal, static_cast<int64_t>(ops.id()));
 }
 
 }  // namespace openba

@@ -13,11 +13,13 @@ namespace openba {
 struct BlockImpl;
 struct AttentionMask;
 struct RotaryTables;
+class OpBackend;
 
-// block.forward(x, self_mask, rope, memory, memory_mask) with the block's
-// activations recomputed in backward. The result and every gradient equal
-// the plain call's bit for bit (the same kernels run on the same values).
-torch::Tensor checkpointed_block_forward(BlockImpl& block, const torch::Tensor& x, const AttentionMask& self_mask,
+// block.forward(ops, x, self_mask, rope, memory, memory_mask) with the
+// block's activations recomputed in backward on the same backend. The
+// result and every gradient equal the plain call's bit for bit (the same
+// kernels run on the same values).
+torch::Tensor checkpointed_block_forward(const OpBackend& ops, BlockImpl& block, const torch::Tensor& x, const AttentionMask& self_mask,
                                          const RotaryTables& rope, const torch::Tensor& memory,
                                          const AttentionMask& memory_mask);
 

@@ -7,17 +7,9 @@
 #include <cmath>
 
 #include "model/blas.h"
+#include "model/cpu_kernel_support.h"
 #include "model/cpu_kernels.h"
-#include "model/cpu_runtime.h"
 #include "model/fast_math.h"
-#include "util/error.h"
-#include "util/thread_pool.h"
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define OPENBA_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define OPENBA_VECTOR_CLONES
-#endif
 
 namespace openba::cpu {
 namespace {
@@ -26,7 +18,6 @@ using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 using torch::autograd::variable_list;
 
-constexpr float kMaskedScore = -10000.0f;
 // Reductions over rows (bias and LayerNorm weight gradients) go through this
 // many row blocks summed in block order: the result does not depend on the
 // thread count.
@@ -37,26 +28,13 @@ constexpr int64_t kReductionBlocks = 64;
 // single-threaded sgemm.
 void parallel_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                    int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  const int64_t threads = WorkerPool::instance().threads();
-  const bool by_rows = m >= threads * 64 || m >= n;
-  SingleThreadedBlas single_threaded_blas;
-  parallel_for(threads, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t part = begin; part < end; ++part) {
-      if (by_rows) {
-        const int64_t r0 = part * m / threads, r1 = (part + 1) * m / threads;
-        if (r1 == r0) continue;
-        const float* a_rows = trans_a ? a + r0 : a + r0 * lda;
-        sgemm_row_major(trans_a, trans_b, static_cast<int>(r1 - r0), static_cast<int>(n), static_cast<int>(k), alpha,
-                        a_rows, static_cast<int>(lda), b, static_cast<int>(ldb), beta, c + r0 * ldc,
-                        static_cast<int>(ldc));
-      } else {
-        const int64_t c0 = part * n / threads, c1 = (part + 1) * n / threads;
-        if (c1 == c0) continue;
-        const float* b_cols = trans_b ? b + c0 * ldb : b + c0;
-        sgemm_row_major(trans_a, trans_b, static_cast<int>(m), static_cast<int>(c1 - c0), static_cast<int>(k), alpha,
-                        a, static_cast<int>(lda), b_cols, static_cast<int>(ldb), beta, c + c0, static_cast<int>(ldc));
-      }
-    }
+  const bool by_rows = m >= WorkerPool::instance().threads() * 64 || m >= n;
+  for_each_gemm_part(m, n, by_rows, [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    const float* a_rows = trans_a ? a + r0 : a + r0 * lda;
+    const float* b_cols = trans_b ? b + c0 * ldb : b + c0;
+    sgemm_row_major(trans_a, trans_b, static_cast<int>(r1 - r0), static_cast<int>(c1 - c0), static_cast<int>(k),
+                    alpha, a_rows, static_cast<int>(lda), b_cols, static_cast<int>(ldb), beta, c + r0 * ldc + c0,
+                    static_cast<int>(ldc));
   });
 }
 
@@ -75,12 +53,6 @@ torch::Tensor sum_rows(const float* x, int64_t rows, int64_t n) {
     }
   });
   return partial.sum(0);
-}
-
-void require_float_cpu(const torch::Tensor& t, const char* what) {
-  if (!t.device().is_cpu() || t.scalar_type() != torch::kFloat) {
-    throw Error(std::string("cpu autograd kernel: ") + what + " must be a CPU float32 tensor");
-  }
 }
 
 // ---- elementwise helpers (vectorized clones) ---------------------------------
@@ -148,11 +120,11 @@ struct AttentionShape {
 void mask_row(float* row, int64_t tk, const uint8_t* hidden, bool causal, int64_t query) {
   if (hidden) {
     for (int64_t j = 0; j < tk; ++j) {
-      if (hidden[j]) row[j] = kMaskedScore;
+      if (hidden[j]) row[j] = kMaskedScoreFloat;
     }
   }
   if (causal) {
-    for (int64_t j = query + 1; j < tk; ++j) row[j] = kMaskedScore;
+    for (int64_t j = query + 1; j < tk; ++j) row[j] = kMaskedScoreFloat;
   }
 }
 

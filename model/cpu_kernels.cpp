@@ -6,33 +6,16 @@
 #include <cmath>
 
 #include "model/blas.h"
-#include "model/cpu_runtime.h"
+#include "model/cpu_kernel_support.h"
 #include "model/fast_math.h"
-#include "util/error.h"
-#include "util/thread_pool.h"
-
-// The build targets baseline x86-64 (SSE2) so binaries run anywhere; the hot
-// loops get an AVX2+FMA clone picked at load time where the CPU has it.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define OPENBA_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define OPENBA_VECTOR_CLONES
-#endif
 
 namespace openba::cpu {
 namespace {
 
-constexpr float kMaskedScore = -10000.0f;  // as the reference fills masked scores
 // Query rows per attention block: 64 x Tk scores (64 KiB at Tk = 256) plus a
 // head's keys and values fit in L2 together; whole 256 x 256 score blocks
 // did not (measured: 2 threads were barely faster than 1).
 constexpr int64_t kAttentionRowBlock = 64;
-
-void require_float_cpu(const torch::Tensor& t, const char* what) {
-  if (!t.device().is_cpu() || t.scalar_type() != torch::kFloat) {
-    throw Error(std::string("cpu kernel: ") + what + " must be a CPU float32 tensor");
-  }
-}
 
 // Rows of at least this many elements per chunk keep pool overhead small.
 int64_t row_grain(int64_t row_elems) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row_elems)); }
@@ -124,26 +107,12 @@ torch::Tensor linear(const torch::Tensor& x_in, const torch::Tensor& weight_in, 
   const float* wd = weight.data_ptr<float>();
   const float* bd = bias.defined() ? bias.data_ptr<float>() : nullptr;
   float* od = out.data_ptr<float>();
-  const int64_t threads = WorkerPool::instance().threads();
-  const bool split_rows = m >= threads * 128;
-  SingleThreadedBlas single_threaded_blas;
-  parallel_for(threads, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t part = begin; part < end; ++part) {
-      if (split_rows) {
-        const int64_t r0 = part * m / threads, r1 = (part + 1) * m / threads;
-        if (r1 == r0) continue;
-        sgemm_row_major(false, true, r1 - r0, n, k, 1.0f, xd + r0 * k, k, wd, k, 0.0f, od + r0 * n, n);
-        if (bd) {
-          for (int64_t r = r0; r < r1; ++r) add_row(od + r * n, bd, n);
-        }
-      } else {
-        const int64_t c0 = part * n / threads, c1 = (part + 1) * n / threads;
-        if (c1 == c0) continue;
-        sgemm_row_major(false, true, m, c1 - c0, k, 1.0f, xd, k, wd + c0 * k, k, 0.0f, od + c0, n);
-        if (bd) {
-          for (int64_t r = 0; r < m; ++r) add_row(od + r * n + c0, bd + c0, c1 - c0);
-        }
-      }
+  // Rows split once there are 128 per thread (columns below: few rows).
+  const bool split_rows = m >= WorkerPool::instance().threads() * 128;
+  for_each_gemm_part(m, n, split_rows, [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    sgemm_row_major(false, true, r1 - r0, c1 - c0, k, 1.0f, xd + r0 * k, k, wd + c0 * k, k, 0.0f, od + r0 * n + c0, n);
+    if (bd) {
+      for (int64_t r = r0; r < r1; ++r) add_row(od + r * n + c0, bd + c0, c1 - c0);
     }
   });
   return out;
@@ -231,11 +200,11 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
           float* row = s + i * tk;
           if (row_hidden) {
             for (int64_t j = 0; j < tk; ++j) {
-              if (row_hidden[j]) row[j] = kMaskedScore;
+              if (row_hidden[j]) row[j] = kMaskedScoreFloat;
             }
           }
           if (causal) {
-            for (int64_t j = i0 + i + 1; j < tk; ++j) row[j] = kMaskedScore;
+            for (int64_t j = i0 + i + 1; j < tk; ++j) row[j] = kMaskedScoreFloat;
           }
           softmax_row(row, tk);  // scores become probabilities in place
         }

@@ -20,46 +20,34 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
-#include "model/compute_path.h"
+#include "model/attention_inputs.h"
 #include "model/config.h"
+#include "model/op_backend.h"
 
 namespace openba {
 
-// Rotary tables for positions [0, length): cos and sin, each [length, kv_channels]
-// laid out as [half, half] for rotate-half.
-struct RotaryTables {
-  torch::Tensor cos;
-  torch::Tensor sin;
-};
-RotaryTables make_rotary_tables(int64_t length, int64_t kv_channels, double base,
-                                const torch::Device& device);
-// x: [B, T, H, kv] -> x * cos + rotate_half(x) * sin at positions [0, T).
-torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTables& rope);
+// The one forward of the model: every op goes through the OpBackend the
+// forward picked (model/op_backend.h); nothing below chooses a kernel.
 
-// Which keys a query may not see: padded keys and, for the decoder's
-// self-attention, later positions. Hidden scores are set to -10000 before
-// the softmax, as in the reference.
-struct AttentionMask {
-  torch::Tensor key_hidden;  // bool [B, Tk], true = hidden; undefined when no key is hidden
-  bool causal = false;
-  // bool mask broadcastable to [B, H, Tq, Tk]; undefined when nothing is hidden.
-  torch::Tensor dense(int64_t tq, int64_t tk) const;
+// Observes a block's forward from inside, without copies (width pruning's
+// activation scores, compress/width_scores.cpp). The tensors are the
+// forward's own: read them, do not modify them.
+class BlockProbe {
+ public:
+  virtual ~BlockProbe() = default;
+  // Each LayerNorm output of the block, in block order.
+  virtual void norm_output(const torch::Tensor& /*normed*/) {}
+  // The input of an attention output projection [B, T, H*kv].
+  virtual void attention_context(bool /*cross*/, const torch::Tensor& /*context*/) {}
+  // The input of fc_out [B, T, ffn].
+  virtual void ffn_activation(const torch::Tensor& /*activation*/) {}
 };
-// From a 1/0 attention mask [B, Tk] (undefined = all real). A CPU mask with
-// nothing hidden gives no key_hidden; a CUDA mask is kept as it is (checking
-// would wait for the device).
-AttentionMask key_padding_mask(const torch::Tensor& attention_mask, bool causal = false);
-
-// The fused CPU kernels or the CUDA-style path: model/compute_path.h.
-// True when the fused CPU kernels apply: no autograd, CPU float32, not forced off.
-bool use_cpu_kernels(const torch::Tensor& x);
-// True when their differentiable versions apply: autograd on, CPU float32.
-bool use_cpu_training_kernels(const torch::Tensor& x);
 
 struct SelfAttentionImpl : torch::nn::Module {
   SelfAttentionImpl(const ModelConfig& config);
   // x: [B, T, d].
-  torch::Tensor forward(const torch::Tensor& x, const AttentionMask& mask, const RotaryTables& rope);
+  torch::Tensor forward(const OpBackend& ops, const torch::Tensor& x, const AttentionMask& mask,
+                        const RotaryTables& rope, BlockProbe* probe = nullptr);
   int64_t heads, kv_channels;
   double dropout;
   torch::nn::Linear qkv{nullptr}, o{nullptr};
@@ -69,8 +57,8 @@ TORCH_MODULE(SelfAttention);
 struct CrossAttentionImpl : torch::nn::Module {
   CrossAttentionImpl(const ModelConfig& config);
   // x: [B, Td, d]; memory: [B, Te, d]; mask over the memory positions.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& memory,
-                        const AttentionMask& mask);
+  torch::Tensor forward(const OpBackend& ops, const torch::Tensor& x, const torch::Tensor& memory,
+                        const AttentionMask& mask, BlockProbe* probe = nullptr);
   int64_t heads, kv_channels;
   double dropout;
   torch::nn::Linear q{nullptr}, kv{nullptr}, o{nullptr};
@@ -79,7 +67,7 @@ TORCH_MODULE(CrossAttention);
 
 struct SwiGluMlpImpl : torch::nn::Module {
   SwiGluMlpImpl(const ModelConfig& config);
-  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward(const OpBackend& ops, const torch::Tensor& x, BlockProbe* probe = nullptr);
   int64_t ffn_hidden;
   torch::nn::Linear fc_in{nullptr}, fc_out{nullptr};
 };
@@ -88,9 +76,12 @@ TORCH_MODULE(SwiGluMlp);
 struct BlockImpl : torch::nn::Module {
   BlockImpl(const ModelConfig& config, bool is_decoder);
   // memory/memory_mask only for decoder blocks. Never modifies x.
-  torch::Tensor forward(const torch::Tensor& x, const AttentionMask& self_mask,
-                        const RotaryTables& rope, const torch::Tensor& memory = {},
-                        const AttentionMask& memory_mask = {});
+  torch::Tensor forward(const OpBackend& ops, const torch::Tensor& x, const AttentionMask& self_mask,
+                        const RotaryTables& rope, const torch::Tensor& memory, const AttentionMask& memory_mask,
+                        BlockProbe* probe = nullptr);
+  // The same on select_op_backend(x).
+  torch::Tensor forward(const torch::Tensor& x, const AttentionMask& self_mask, const RotaryTables& rope,
+                        const torch::Tensor& memory = {}, const AttentionMask& memory_mask = {});
   bool is_decoder;
   double dropout;
   torch::nn::LayerNorm input_layernorm{nullptr}, post_attn_layernorm{nullptr},
@@ -131,11 +122,10 @@ struct Seq2SeqBatch {
 torch::Tensor shift_right(const torch::Tensor& labels, int64_t decoder_start_token_id,
                           int64_t pad_token_id);
 
-// lm_head: logits = x W^T + b, built around a given weight tensor so that
-// it can be the embedding's own tensor (tied) or a separate one.
+// lm_head's parameters (logits = x W^T + b), built around a given weight
+// tensor so that it can be the embedding's own tensor (tied) or a separate one.
 struct OutputProjectionImpl : torch::nn::Module {
   OutputProjectionImpl(torch::Tensor weight_tensor, torch::Tensor bias_tensor);
-  torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias;
 };
 TORCH_MODULE(OutputProjection);
@@ -152,8 +142,14 @@ struct OpenBAModelImpl : torch::nn::Module {
                        const torch::Tensor& encoder_attention_mask);
   // Logits [B, Td, V] in fp32 from decoder hidden states.
   torch::Tensor project(const torch::Tensor& decoder_states);
-  // encode + decode + project.
+  // encode + decode + project, all on one backend.
   torch::Tensor forward(const Seq2SeqBatch& batch);
+  // The same three on a given backend.
+  torch::Tensor encode(const OpBackend& ops, const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
+  torch::Tensor decode(const OpBackend& ops, const torch::Tensor& decoder_input_ids,
+                       const torch::Tensor& decoder_attention_mask, const torch::Tensor& encoder_states,
+                       const torch::Tensor& encoder_attention_mask);
+  torch::Tensor project(const OpBackend& ops, const torch::Tensor& decoder_states);
 
   // Makes lm_head.weight a separate copy of the embedding (a checkpoint that
   // stores different values), or ties it back.
@@ -162,7 +158,7 @@ struct OpenBAModelImpl : torch::nn::Module {
   bool lm_head_tied() const;
 
   // One block's forward, checkpointed when activation_checkpointing is on.
-  torch::Tensor run_block(BlockImpl& block, const torch::Tensor& x, const AttentionMask& self_mask,
+  torch::Tensor run_block(const OpBackend& ops, BlockImpl& block, const torch::Tensor& x, const AttentionMask& self_mask,
                           const RotaryTables& rope, const torch::Tensor& memory, const AttentionMask& memory_mask);
 
   ModelConfig config;
@@ -173,6 +169,12 @@ struct OpenBAModelImpl : torch::nn::Module {
   OutputProjection lm_head{nullptr};
 };
 TORCH_MODULE(OpenBAModel);
+
+// Decoder final states [..., d] -> fp32 logits [..., V]: the scaling by
+// d_model^-0.5 of a tied head, then lm_head. The model and the out-of-core
+// runner (compress/blockwise.h) both project through this.
+torch::Tensor project_to_vocabulary(const OpBackend& ops, const ModelConfig& config, const torch::Tensor& states,
+                                    const torch::Tensor& weight, const torch::Tensor& bias);
 
 // Recomputes each block in backward instead of keeping its activations
 // (a custom autograd function; see model/block_checkpoint.h).

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "model/autocast.h"
+#include "model/compute_path.h"
 #include "model/init.h"
 #include "model/openba_model.h"
 #include "tests/test_util.h"

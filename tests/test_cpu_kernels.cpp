@@ -2,6 +2,7 @@
 #include "tests/torch_test.h"
 
 #include "model/blas.h"
+#include "model/compute_path.h"
 #include "model/cpu_allocator.h"
 #include "model/cpu_kernels.h"
 #include "model/cpu_runtime.h"
@@ -116,11 +117,16 @@ TEST_CASE("cpu kernels: the model's fused path equals its autograd path", "[kern
   batch.decoder_input_ids = openba::shift_right(batch.labels, 0, 0);
   batch.decoder_attention_mask = torch::ones({3, 7}, torch::kLong);
   batch.decoder_attention_mask[2].narrow(0, 5, 2).zero_();
-  auto generic = model->forward(batch).detach();  // grad mode on: plain ATen path
+  torch::Tensor generic;
+  {
+    openba::CudaStylePath aten_ops;  // the aten backend
+    generic = model->forward(batch).detach();
+  }
   torch::Tensor fused;
   {
     torch::NoGradGuard no_grad;
-    REQUIRE(openba::use_cpu_kernels(batch.attention_mask.to(torch::kFloat)));
+    REQUIRE(openba::select_op_backend(batch.attention_mask.to(torch::kFloat)).id() ==
+            openba::OpBackendId::kCpuInference);
     fused = model->forward(batch);
   }
   CHECK(torch::allclose(fused, generic, 1e-4, 1e-4));

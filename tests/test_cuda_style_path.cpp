@@ -64,7 +64,7 @@ TEST_CASE("CUDA-style path on CPU: forward and gradients match the fused kernels
     std::optional<openba::CudaStylePath> path;
     if (cuda_style) path.emplace();
     REQUIRE(openba::cuda_style_path_forced() == cuda_style);
-    REQUIRE(openba::use_cpu_training_kernels(torch::zeros({1})) == !cuda_style);
+    REQUIRE((openba::select_op_backend(torch::zeros({1})).id() == openba::OpBackendId::kCpuTraining) == !cuda_style);
     model->zero_grad();
     auto parts = openba::seq2seq_loss(*model, batch);
     parts.nll_sum.backward();

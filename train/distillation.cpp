@@ -7,7 +7,7 @@
 
 #include "model/autocast.h"
 #include "model/checkpoint.h"
-#include "model/cpu_autograd.h"
+#include "model/op_backend.h"
 #include "model/model_io.h"
 #include "model/torch_dtype.h"
 #include "tokenizer/layout.h"
@@ -129,19 +129,14 @@ TeacherTargets teacher_targets_from_logits(const torch::Tensor& logits_in, const
 
 torch::Tensor distillation_loss_aten(const torch::Tensor& student_logits, const torch::Tensor& labels,
                                      const TeacherTargets& teacher, double temperature) {
-  const torch::Tensor log_q = torch::log_softmax(student_logits / temperature, 1);
-  const torch::Tensor picked = teacher.index.defined() ? log_q.gather(1, teacher.index) : log_q;
-  const torch::Tensor kl = teacher.neg_entropy - (teacher.probs * picked).sum(1);
-  return (temperature * temperature) * kl.masked_fill(labels == -100, 0.0);
+  return aten_ops().distillation_kl(student_logits, labels, teacher.probs, teacher.index, teacher.neg_entropy,
+                                    temperature);
 }
 
 torch::Tensor distillation_loss(const torch::Tensor& student_logits, const torch::Tensor& labels,
                                 const TeacherTargets& teacher, double temperature) {
-  if (use_cpu_training_kernels(student_logits)) {
-    return cpu::distillation_autograd(student_logits, labels, teacher.probs, teacher.index, teacher.neg_entropy,
-                                      temperature);
-  }
-  return distillation_loss_aten(student_logits, labels, teacher, temperature);
+  return select_op_backend(student_logits)
+      .distillation_kl(student_logits, labels, teacher.probs, teacher.index, teacher.neg_entropy, temperature);
 }
 
 }  // namespace openba

@@ -74,13 +74,13 @@ void check_teacher_top_k(int64_t top_k, int64_t rows);
 
 // Per-row T^2 * KL(teacher_T || student_T) for student logits [R, V] (fp32),
 // labels [R] (-100 = not counted: 0) and the teacher's targets for the same
-// rows. Differentiable in the student logits: the fused CPU kernel when
-// use_cpu_training_kernels(logits), plain ATen otherwise (same values).
+// rows. Differentiable in the student logits: the distillation_kl op of
+// select_op_backend(logits) (model/op_backend.h).
 torch::Tensor distillation_loss(const torch::Tensor& student_logits, const torch::Tensor& labels,
                                 const TeacherTargets& teacher, double temperature);
 
-// The same computation in plain ATen ops, always (the reference the fused
-// kernel is tested against, and the CUDA path).
+// The same on the aten backend, always (the reference the fused kernel is
+// tested against).
 torch::Tensor distillation_loss_aten(const torch::Tensor& student_logits, const torch::Tensor& labels,
                                      const TeacherTargets& teacher, double temperature);
 

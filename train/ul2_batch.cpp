@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "model/cpu_autograd.h"
+#include "model/op_backend.h"
 #include "model/evaluation.h"
 #include "train/distillation.h"
 
@@ -42,8 +42,7 @@ LossParts seq2seq_loss(OpenBAModelImpl& model, const Seq2SeqBatch& batch, const 
   const bool ce_trains = !distill || distill->alpha < 1;
   const bool kd_trains = distill && distill->alpha > 0;
   auto token_nll = [&](const torch::Tensor& l) {
-    return use_cpu_training_kernels(l) ? cpu::cross_entropy_autograd(l, flat_labels)
-                                       : torch::cross_entropy_loss(l, flat_labels, {}, at::Reduction::None, -100);
+    return select_op_backend(l).token_nll(l, flat_labels);
   };
   torch::Tensor nll;
   if (ce_trains) {

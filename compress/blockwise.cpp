@@ -44,11 +44,10 @@ BlockwiseModel::BlockwiseModel(const Checkpoint& checkpoint) : checkpoint_(check
   embedding_ = load(kEmbeddingName);
   // A tied lm_head is the embedding itself (no second copy resident).
   lm_head_weight_ = checkpoint_.lm_head_is_tied() ? embedding_ : load(kLmHeadWeightName);
-  if (checkpoint_.contains("lm_head.bias")) lm_head_bias_ = load("lm_head.bias");
+  if (checkpoint_.contains(kLmHeadBiasName)) lm_head_bias_ = load(kLmHeadBiasName);
   for (int s = 0; s < 2; ++s) {
-    const std::string p = s ? "decoder.final_layernorm." : "encoder.final_layernorm.";
-    final_w_[s] = load(p + "weight");
-    final_b_[s] = load(p + "bias");
+    final_w_[s] = load(final_norm_name(s == 1, "weight"));
+    final_b_[s] = load(final_norm_name(s == 1, "bias"));
   }
 }
 
@@ -56,9 +55,8 @@ Block BlockwiseModel::load_block(bool decoder, int64_t index) const {
   torch::NoGradGuard no_grad;
   Block block(config(), decoder);
   block->eval();
-  const std::string prefix = block_prefix(decoder, index);
   for (auto& item : block->named_parameters(true)) {
-    const std::string name = prefix + item.key();
+    const std::string name = block_tensor_name(decoder, index, item.key());
     item.value().copy_(checkpoint_.tensor(name));
     checkpoint_.release(name);
   }

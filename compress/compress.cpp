@@ -94,21 +94,28 @@ nlohmann::json StageContext::load_scores() const {
   return j;
 }
 
-std::string run_compress(const CompressOptions& o) {
+const nlohmann::ordered_json& CompressResult::heldout() const {
+  static const nlohmann::ordered_json none;
+  const auto it = report.find("heldout");
+  return it == report.end() ? none : *it;
+}
+
+std::string CompressResult::removed_summary() const { return report.value("removed_summary", std::string()); }
+
+CompressResult run_compress(const CompressOptions& o) {
   Stopwatch clock;
-  if (o.stage != "layer" && o.stage != "neuron" && o.stage != "width" && o.stage != "vocab") {
-    throw Error("--stage must be layer, neuron or vocab (got '" + o.stage + "')");
-  }
+  const std::optional<StageKind> kind = parse_stage_kind(o.stage);
+  if (!kind) throw Error("--stage must be layer, neuron or vocab (got '" + o.stage + "')");
   if (o.model.empty()) throw Error("--model is required");
   if (o.out.empty()) throw Error("--out is required");
   check_output_path(o.out, o.model, o.force);
   const Checkpoint in = Checkpoint::open(o.model);
   StageContext ctx(o, in);
-  std::unique_ptr<Stage> stage = make_stage(o.stage == "width" ? "neuron" : o.stage, ctx);
+  std::unique_ptr<Stage> stage = make_stage(*kind, ctx);
   stage->validate();  // every target checked before reading data or writing
 
   nlohmann::ordered_json report;
-  report["stage"] = o.stage == "width" ? "neuron" : o.stage;
+  report["stage"] = stage_kind_name(*kind);
   report["command_line"] = o.command_line;
   report["options"] = stage->options_json();
 
@@ -166,7 +173,7 @@ std::string run_compress(const CompressOptions& o) {
   const std::string path = staged.commit();
   std::printf("%s", report_table(report).c_str());
   std::printf("wrote %s\n", path.c_str());
-  return path;
+  return {path, std::move(report)};
 }
 
 }  // namespace openba

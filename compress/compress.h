@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace openba {
 
 // A size flag that was not given (any given value, even negative, is checked).
@@ -40,7 +42,17 @@ struct CompressOptions {
   std::string command_line;         // recorded in the report
 };
 
-// Runs the stage; prints the table; returns the output directory.
-std::string run_compress(const CompressOptions& options);
+// What a stage run leaves: the committed output directory and the report
+// written into it as report.json.
+struct CompressResult {
+  std::string path;
+  nlohmann::ordered_json report;
+  // The held-out sections (null without --eval) and the one-line summary.
+  const nlohmann::ordered_json& heldout() const;
+  std::string removed_summary() const;
+};
+
+// Runs the stage; prints the table.
+CompressResult run_compress(const CompressOptions& options);
 
 }  // namespace openba

@@ -153,15 +153,10 @@ SurgeryPlan layer_surgery_plan(const Checkpoint& in, const std::vector<int64_t>&
   plan.lm_head_tied = in.lm_head_is_tied();
   // "decoder.block.3.x" in the output is "decoder.block.<old>.x" in the input.
   auto source = [enc, dec](const std::string& name) {
-    for (int d = 0; d < 2; ++d) {
-      const std::string stack = d ? "decoder.block." : "encoder.block.";
-      if (name.rfind(stack, 0) != 0) continue;
-      const size_t dot = name.find('.', stack.size());
-      const int64_t index = std::stoll(name.substr(stack.size(), dot - stack.size()));
-      const auto& map = d ? *dec : *enc;
-      return stack + std::to_string(map.at(static_cast<size_t>(index))) + name.substr(dot);
-    }
-    return name;
+    const TensorLocation loc = locate_tensor(name);
+    if (loc.stack < 0) return name;
+    const auto& map = loc.stack ? *dec : *enc;
+    return block_tensor_name(loc.stack == 1, map.at(static_cast<size_t>(loc.layer)), loc.local);
   };
   const Checkpoint* input = &in;
   plan.produce = [input, source](const std::string& name) { return input->tensor(source(name)); };

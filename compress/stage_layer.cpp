@@ -3,6 +3,7 @@
 
 #include "compress/blockwise.h"
 #include "compress/layer_stage.h"
+#include "compress/stage_kind.h"
 #include "compress/stages.h"
 #include "model/checkpoint.h"
 #include "util/error.h"
@@ -19,27 +20,11 @@ class LayerStage : public Stage {
 
   void validate() override {
     const ModelConfig& c = ctx_.in.config();
-    auto check_stack = [&](const char* name, const std::string& drop, int64_t keep, int64_t layers,
-                           std::vector<int64_t>& out) {
-      const std::string drop_flag = std::string("--drop-") + name + "-layers";
-      const std::string keep_flag = std::string("--keep-") + name + "-layers";
-      if (!drop.empty() && keep != kUnset) throw Error(drop_flag + " and " + keep_flag + " cannot both be given");
-      if (!drop.empty()) out = parse_layer_list(drop, layers, drop_flag);
-      if (keep != kUnset) {
-        if (keep <= 0 || keep > layers) {
-          throw Error(keep_flag + " " + std::to_string(keep) + ": must be in [1, " + std::to_string(layers) +
-                      "] (the input has " + std::to_string(layers) + " " + name + " layers)");
-        }
-        scored_ = true;
-      }
-    };
-    check_stack("encoder", o_.drop_encoder_layers, o_.keep_encoder_layers, c.encoder_layers, drop_[0]);
-    check_stack("decoder", o_.drop_decoder_layers, o_.keep_decoder_layers, c.decoder_layers, drop_[1]);
-    if (!scored_ && drop_[0].empty() && drop_[1].empty()) {
-      throw Error("--stage layer needs --drop-encoder-layers/--drop-decoder-layers or "
-                  "--keep-encoder-layers/--keep-decoder-layers");
-    }
-    method_ = o_.score.empty() ? "angular" : o_.score;
+    LayerShape shape = layer_shape_after(c, o_, {"--", "the input model"});
+    drop_[0] = std::move(shape.drop[0]);
+    drop_[1] = std::move(shape.drop[1]);
+    scored_ = shape.scored;
+    method_ = o_.score.empty() ? layer_score_methods().front() : o_.score;
     if (!o_.scores_file.empty()) {  // read now: a bad file fails before any work
       scores_ = LayerScores::from_json(ctx_.load_scores(), "--scores " + o_.scores_file);
       if (static_cast<int64_t>(scores_.encoder.size()) != c.encoder_layers ||
@@ -49,7 +34,9 @@ class LayerStage : public Stage {
       method_ = scores_.method;
     }
     if (scored_ || !o_.save_scores.empty()) {
-      if (method_ != "angular" && method_ != "loss") throw Error("--score for the layer stage is angular or loss (got '" + method_ + "')");
+      if (!is_one_of(layer_score_methods(), method_)) {
+        throw Error("--score for the layer stage is angular or loss (got '" + method_ + "')");
+      }
       if (o_.scores_file.empty()) {
         if (method_ == "angular" && o_.calib.empty()) throw Error("--score angular needs --calib SHARDS (or --scores FILE)");
         if (method_ == "loss" && o_.eval.empty() && o_.calib.empty()) throw Error("--score loss needs --eval SHARDS (or --scores FILE)");

@@ -12,6 +12,7 @@
 #include <numeric>
 #include <unistd.h>
 
+#include "compress/stage_kind.h"
 #include "compress/stages.h"
 #include "model/checkpoint.h"
 #include "model/layout.h"
@@ -42,17 +43,7 @@ class VocabStage : public Stage {
     required_ = 0;
     for (const auto& p : pieces_) required_ += must_keep(p.type) ? 1 : 0;
     const int64_t pieces = static_cast<int64_t>(pieces_.size());
-    if (o_.vocab == kUnset) throw Error("--stage vocab needs --vocab N (SentencePiece pieces to keep)");
-    if (o_.vocab <= 0) throw Error("--vocab " + std::to_string(o_.vocab) + ": must be positive");
-    if (o_.vocab > pieces) {
-      throw Error("--vocab " + std::to_string(o_.vocab) + " is larger than the tokenizer's " + std::to_string(pieces) +
-                  " pieces (pruning only removes)");
-    }
-    if (o_.vocab < required_) {
-      throw Error("--vocab " + std::to_string(o_.vocab) + " is smaller than the " + std::to_string(required_) +
-                  " pieces that must be kept (control, <unk>, byte fallback and user-defined pieces)");
-    }
-    if (o_.min_freq < 0) throw Error("--min-freq must not be negative");
+    (void)vocab_shape_after(ctx_.in.config(), o_, pieces, required_, {"--", "the input model"});
     if (tok.extra_ids() != 100 || tok.added_tokens().size() != 3 || tok.mode_id('R') != tok.piece_count() + 100) {
       throw Error(ctx_.in.dir() + ": vocabulary pruning supports OpenBA's layout only (100 sentinels, then <R>/<S>/<X>)");
     }
@@ -132,9 +123,11 @@ class VocabStage : public Stage {
     const Checkpoint* in = &ctx_.in;
     const std::vector<int64_t>* inverse = &inverse_;
     const int64_t rows = plan.out_config.vocab_size;
-    plan.produce = [in, inverse, rows](const std::string& name) {
+    const ModelConfig in_config = ctx_.in.config();
+    plan.produce = [in, inverse, rows, in_config](const std::string& name) {
       at::Tensor t = in->tensor(name);
-      if (name != kEmbeddingName && name != kLmHeadWeightName && name != "lm_head.bias") return t;
+      const auto spec = find_tensor_spec(name, in_config);
+      if (!spec || !spec->vocabulary_rows) return t;
       // New row r is old row inverse[r]; padding rows are zero.
       std::vector<int64_t> shape = t.sizes().vec();
       shape[0] = rows;

@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "compress/blockwise.h"
+#include "compress/stage_kind.h"
 #include "compress/stages.h"
 #include "compress/width_scores.h"
 #include "compress/width_units.h"
@@ -19,22 +20,12 @@ class WidthStage : public Stage {
 
   void validate() override {
     const ModelConfig& c = ctx_.in.config();
-    if (o_.ffn == kUnset && o_.heads == kUnset && o_.hidden == kUnset) throw Error("--stage neuron needs --ffn, --heads and/or --hidden");
-    if (o_.round_to < 1) throw Error("--round-to must be >= 1 (got " + std::to_string(o_.round_to) + ")");
-    auto check = [&](const char* flag, int64_t target, int64_t current, const char* what) {
-      if (target == kUnset) return current;
-      if (target <= 0) throw Error(std::string(flag) + " " + std::to_string(target) + ": must be positive");
-      if (target > current) {
-        throw Error(std::string(flag) + " " + std::to_string(target) + " is larger than the model's " +
-                    std::to_string(current) + " " + what + " (pruning only removes)");
-      }
-      return target;
-    };
-    ffn_ = round_width(check("--ffn", o_.ffn, c.ffn_hidden, "FFN neurons per layer"), o_.round_to, c.ffn_hidden);
-    hidden_ = round_width(check("--hidden", o_.hidden, c.d_model, "hidden channels"), o_.round_to, c.d_model);
-    heads_ = check("--heads", o_.heads, c.num_heads, "attention heads per layer");
-    method_ = o_.score.empty() ? "activation" : o_.score;
-    if (method_ != "activation" && method_ != "magnitude" && method_ != "taylor" && method_ != "random") {
+    const WidthShape shape = width_shape_after(c, o_, {"--", "the input model"});
+    ffn_ = shape.ffn;
+    hidden_ = shape.hidden;
+    heads_ = shape.heads;
+    method_ = o_.score.empty() ? width_score_methods().front() : o_.score;
+    if (!is_one_of(width_score_methods(), method_)) {
       throw Error("--score for the neuron stage is activation, magnitude, taylor or random (got '" + method_ + "')");
     }
     if (!o_.scores_file.empty()) {  // read now: a bad file fails before any work

@@ -11,7 +11,9 @@
 #include "compress/compress.h"
 #include "compress/data.h"
 #include "compress/heldout.h"
+#include "compress/stage_kind.h"
 #include "compress/surgery.h"
+#include "util/error.h"
 
 namespace openba {
 
@@ -78,10 +80,13 @@ std::unique_ptr<Stage> make_layer_stage(StageContext& ctx);
 std::unique_ptr<Stage> make_width_stage(StageContext& ctx);
 std::unique_ptr<Stage> make_vocab_stage(StageContext& ctx);
 
-inline std::unique_ptr<Stage> make_stage(const std::string& name, StageContext& ctx) {
-  if (name == "layer") return make_layer_stage(ctx);
-  if (name == "neuron") return make_width_stage(ctx);
-  return make_vocab_stage(ctx);
+inline std::unique_ptr<Stage> make_stage(StageKind kind, StageContext& ctx) {
+  switch (kind) {
+    case StageKind::kLayer: return make_layer_stage(ctx);
+    case StageKind::kWidth: return make_width_stage(ctx);
+    case StageKind::kVocab: return make_vocab_stage(ctx);
+  }
+  throw Error("unknown stage kind");
 }
 
 }  // namespace openba

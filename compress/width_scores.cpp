@@ -97,7 +97,7 @@ WidthScores magnitude_scores(const Checkpoint& checkpoint, Progress* progress) {
   WidthScores s = WidthScores::zeros(c, "magnitude");
   const bool tied = checkpoint.lm_head_is_tied();
   for (const std::string& name : checkpoint.tensor_names()) {
-    if (name == "lm_head.weight" && tied) continue;  // one tensor, counted once
+    if (name == kLmHeadWeightName && tied) continue;  // one tensor, counted once
     auto t = checkpoint.tensor(name).to(torch::kDouble);
     accumulate_unit_sums(name, t * t, c, s);
     checkpoint.release(name);

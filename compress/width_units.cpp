@@ -10,10 +10,6 @@
 namespace openba {
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 std::vector<int64_t> iota(int64_t n) {
   std::vector<int64_t> v(static_cast<size_t>(n));
   std::iota(v.begin(), v.end(), 0);
@@ -38,56 +34,9 @@ std::vector<int64_t> axis_indices(const UnitAxis& a, const std::vector<int64_t>&
 }  // namespace
 
 std::vector<UnitAxis> unit_axes(const std::string& name, const ModelConfig& c) {
-  std::vector<UnitAxis> axes;
-  auto hidden = [&](int axis) { axes.push_back({UnitKind::kHidden, axis, 0, 0, 1, false}); };
-  const bool weight = ends_with(name, ".weight");
-  if (name == "shared_embedding.weight" || name == "lm_head.weight") {
-    hidden(1);
-    return axes;
-  }
-  if (name == "lm_head.bias") return axes;
-  if (name.find("final_layernorm") != std::string::npos) {
-    hidden(0);
-    return axes;
-  }
-  int stack = -1;
-  if (name.rfind("encoder.block.", 0) == 0) stack = 0;
-  if (name.rfind("decoder.block.", 0) == 0) stack = 1;
-  if (stack < 0) throw Error("width pruning: unknown tensor '" + name + "'");
-  const size_t start = 14, dot = name.find('.', start);
-  const int64_t layer = std::stoll(name.substr(start, dot - start));
-  const std::string rest = name.substr(dot + 1);
-  auto unit = [&](UnitKind kind, int axis, int64_t group, bool gate_up = false) {
-    axes.push_back({kind, axis, stack, layer, group, gate_up});
-  };
-  const int64_t kv = c.kv_channels;
-  if (rest.find("layernorm") != std::string::npos) {
-    hidden(0);
-  } else if (rest.rfind("self_attn.qkv.", 0) == 0) {
-    unit(UnitKind::kSelfHead, 0, 3 * kv);
-    if (weight) hidden(1);
-  } else if (rest.rfind("self_attn.o.", 0) == 0) {
-    hidden(0);
-    if (weight) unit(UnitKind::kSelfHead, 1, kv);
-  } else if (rest.rfind("inter_attn.q.", 0) == 0) {
-    unit(UnitKind::kCrossHead, 0, kv);
-    if (weight) hidden(1);
-  } else if (rest.rfind("inter_attn.kv.", 0) == 0) {
-    unit(UnitKind::kCrossHead, 0, 2 * kv);
-    if (weight) hidden(1);
-  } else if (rest.rfind("inter_attn.o.", 0) == 0) {
-    hidden(0);
-    if (weight) unit(UnitKind::kCrossHead, 1, kv);
-  } else if (rest.rfind("mlp.fc_in.", 0) == 0) {
-    unit(UnitKind::kFfn, 0, 1, /*gate_up=*/true);
-    if (weight) hidden(1);
-  } else if (rest.rfind("mlp.fc_out.", 0) == 0) {
-    hidden(0);
-    if (weight) unit(UnitKind::kFfn, 1, 1);
-  } else {
-    throw Error("width pruning: unknown tensor '" + name + "'");
-  }
-  return axes;
+  const auto spec = find_tensor_spec(name, c);
+  if (!spec) throw Error("width pruning: unknown tensor '" + name + "'");
+  return spec->units;
 }
 
 const std::vector<int64_t>& WidthUnits::of(const UnitAxis& a) const {

@@ -1,17 +1,9 @@
-// The structural units of width pruning and where they sit in every tensor.
-//
-//   hidden channel c:  column c of every matrix reading the residual stream
-//                      (embedding, qkv, cross q/kv, fc_in, lm_head), row c of
-//                      every matrix writing it (o, cross o, fc_out) and their
-//                      biases, element c of every LayerNorm weight and bias;
-//   self/cross head h: qkv rows [h*3kv, (h+1)*3kv) (interleaved q_h, k_h, v_h),
-//                      cross q rows [h*kv, ..), cross kv rows [h*2kv, ..)
-//                      (interleaved k_h, v_h), their biases, o columns [h*kv, ..);
-//   FFN neuron j:      fc_in rows j (gate) and ffn + j (up), fc_out column j.
-//
-// One description serves the surgery (which rows/columns survive), the
-// magnitude and Taylor scores (per-unit sums over exactly those elements)
-// and the tests.
+// Width pruning's units (hidden channels, self/cross heads, FFN neurons):
+// which ones are kept, their scores, and slicing a tensor to the kept ones.
+// Where each unit sits in each tensor is the architecture descriptor's
+// (model/layout.h: TensorSpec::units); one description serves the surgery
+// (which rows/columns survive), the magnitude and Taylor scores (per-unit
+// sums over exactly those elements) and the tests.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/config.h"
+#include "model/layout.h"
 
 namespace at {
 class Tensor;
@@ -28,19 +21,8 @@ class Tensor;
 
 namespace openba {
 
-enum class UnitKind { kHidden, kSelfHead, kCrossHead, kFfn };
-
-// One axis of a tensor and the units along it.
-struct UnitAxis {
-  UnitKind kind;
-  int axis = 0;
-  int stack = 0;      // 0 encoder, 1 decoder (heads and FFN)
-  int64_t layer = 0;
-  int64_t group = 1;  // consecutive indices per unit (3kv for qkv rows, ...)
-  bool gate_up = false;  // fc_in rows: index r is neuron r mod ffn
-};
-
-// The unit axes of a tensor of the OpenBA layout (empty for none).
+// The unit axes of a tensor of the OpenBA layout (empty for none); Error
+// naming the tensor when the architecture has no such tensor.
 std::vector<UnitAxis> unit_axes(const std::string& name, const ModelConfig& config);
 
 // Per-layer (or global, for hidden) unit lists; index = unit id.

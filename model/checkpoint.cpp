@@ -154,9 +154,10 @@ Checkpoint Checkpoint::open(const std::string& dir) {
     }
     return it->second.record.shape;
   };
-  const auto& fc_in = shape_of("encoder.block.0.mlp.fc_in.weight", 2);
+  const std::string fc_in_name = block_tensor_name(false, 0, kFfnGateUpLocalName);
+  const auto& fc_in = shape_of(fc_in_name, 2);
   if (fc_in[0] % 2 != 0) {
-    throw Error(dir + ": encoder.block.0.mlp.fc_in.weight has an odd row count " +
+    throw Error(dir + ": " + fc_in_name + " has an odd row count " +
                 std::to_string(fc_in[0]) + " (SwiGLU stores gate and up halves)");
   }
   const int64_t vocab_rows = shape_of(kEmbeddingName, 2)[0];

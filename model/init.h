@@ -36,17 +36,6 @@ struct OpenBAModelImpl;
 void initialize_weights(OpenBAModelImpl& model, uint64_t seed,
                         InitScheme scheme = InitScheme::kMegatron);
 
-struct WriterOptions;
-// Writes a randomly initialized checkpoint directory for `config` straight
-// to disk, one tensor at a time (bounded memory at any size), in
-// config.dtype, with `tokenizer_files` copied in. The progress line counts
-// bytes when `show_progress`.
-struct WrittenCheckpoint {
-  std::string path;
-  uint64_t bytes = 0;  // weight bytes written
-};
-WrittenCheckpoint write_initialized_checkpoint(const ModelConfig& config, const std::string& out_dir, uint64_t seed,
-                                         InitScheme scheme, const WriterOptions& options,
-                                         const std::vector<std::string>& tokenizer_files, bool show_progress);
+// Written straight to disk: runtime/initial_checkpoint.h.
 
 }  // namespace openba

@@ -12,7 +12,6 @@
 namespace openba {
 namespace {
 
-const std::vector<std::string> kKinds = {"layer", "neuron", "vocab", "pretrain", "eval"};
 
 // Option keys each compression kind accepts (the rest of openba-compress's
 // keys are set by the pipeline itself or belong to another kind).
@@ -222,12 +221,12 @@ nlohmann::ordered_json compress_spec(const PipelineStep& s) {
   j["seed"] = o.seed;
   j["score"] = o.score;
   j["scores"] = o.scores_file;
-  if (s.kind == "layer") {
+  if (s.kind == StepKind::kLayer) {
     j["drop-encoder-layers"] = o.drop_encoder_layers;
     j["drop-decoder-layers"] = o.drop_decoder_layers;
     j["keep-encoder-layers"] = o.keep_encoder_layers == kUnset ? nlohmann::ordered_json() : nlohmann::ordered_json(o.keep_encoder_layers);
     j["keep-decoder-layers"] = o.keep_decoder_layers == kUnset ? nlohmann::ordered_json() : nlohmann::ordered_json(o.keep_decoder_layers);
-  } else if (s.kind == "neuron") {
+  } else if (s.kind == StepKind::kNeuron) {
     for (auto [key, v] : {std::pair<const char*, int64_t>{"ffn", o.ffn}, {"heads", o.heads}, {"hidden", o.hidden}}) {
       j[key] = v == kUnset ? nlohmann::ordered_json() : nlohmann::ordered_json(v);
     }
@@ -295,32 +294,34 @@ PipelineConfig load_pipeline(const std::string& path) {
     PipelineStep s;
     s.index = static_cast<int>(i) + 1;
     s.where = node.where();
-    s.kind = node.require_string("kind");
-    if (!contains(kKinds, s.kind)) {
-      throw Error(node.where("kind") + ": unknown step kind '" + s.kind + "' (layer, neuron, vocab, pretrain or eval)");
+    const std::string kind = node.require_string("kind");
+    const std::optional<StepKind> parsed = parse_step_kind(kind);
+    if (!parsed) {
+      throw Error(node.where("kind") + ": unknown step kind '" + kind + "' (layer, neuron, vocab, pretrain or eval)");
     }
-    s.name = node.get_string("name", s.kind);
+    s.kind = *parsed;
+    s.name = node.get_string("name", kind);
     check_name(s.name, node.where("name"), "step name");
     if (node.has("name") && !names.insert(s.name).second) throw Error(node.where("name") + ": a second step named '" + s.name + "'");
     s.id = step_id(s.index, s.name);
     nlohmann::ordered_json spec;
-    spec["kind"] = s.kind;
+    spec["kind"] = kind;
     spec["name"] = s.name;
-    if (s.kind == "layer" || s.kind == "neuron" || s.kind == "vocab") {
+    if (prunes(s.kind)) {
       s.compress = compress_defaults;
       std::vector<std::string> allowed = kCommonCompressKeys;
-      const auto& own = s.kind == "layer" ? kLayerKeys : s.kind == "neuron" ? kNeuronKeys : kVocabKeys;
+      const auto& own = s.kind == StepKind::kLayer ? kLayerKeys : s.kind == StepKind::kNeuron ? kNeuronKeys : kVocabKeys;
       allowed.insert(allowed.end(), own.begin(), own.end());
-      read_compress_keys(node, s.kind, s.compress, allowed);
+      read_compress_keys(node, kind, s.compress, allowed);
       if (node.has("baseline")) {
         s.baseline = node.get_string("baseline", "");
-        if (s.kind != "neuron" || s.baseline != "random") {
+        if (s.kind != StepKind::kNeuron || s.baseline != "random") {
           throw Error(node.where("baseline") + ": baseline: random is an option of neuron steps (the released random selection next to the scored one)");
         }
       }
-      s.compress.stage = s.kind;
+      s.compress.stage = kind;
       spec["options"] = compress_spec(s);
-    } else if (s.kind == "pretrain") {
+    } else if (s.kind == StepKind::kPretrain) {
       s.train_config = pretrain_defaults.train_config;
       s.train_set = pretrain_defaults.train_set;
       s.launcher = pretrain_defaults.launcher;

@@ -57,6 +57,7 @@
 #include <nlohmann/json.hpp>
 
 #include "compress/compress.h"
+#include "pipeline/step_kind.h"
 #include "util/config_node.h"
 
 namespace openba {
@@ -96,7 +97,7 @@ struct PipelineStep {
   int index = 0;      // 1-based
   std::string id;     // "03-layer": the step's directory under RUN_DIR
   std::string name;   // `name:` or the kind
-  std::string kind;   // layer | neuron | vocab | pretrain | eval
+  StepKind kind = StepKind::kEval;
   std::string where;  // "file:line" of the step, for errors
   // layer / neuron / vocab: everything but model and out.
   CompressOptions compress;

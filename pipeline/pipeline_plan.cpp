@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "compress/layer_stage.h"
+#include "compress/stage_kind.h"
 #include "compress/width_units.h"
 #include "model/checkpoint.h"
 #include "pipeline/scratch_baseline.h"
@@ -30,51 +31,23 @@ struct PlanState {
   const PipelineStep* vocab_step = nullptr;  // the vocabulary step, once one ran
 };
 
+// A step's shape checks are the stage's own (compress/stage_kind.h), worded
+// for a pipeline file; only what a plan can know early is checked here
+// besides (calibration data present for the scores that need it).
+const ShapeContext kStepShapes{"", "the model at this step"};
+
 void plan_layer(const PipelineStep& s, ModelConfig& c) {
   const CompressOptions& o = s.compress;
-  auto stack = [&](const char* name, const std::string& drop, int64_t keep, int64_t& layers) {
-    const std::string drop_key = std::string("drop-") + name + "-layers";
-    const std::string keep_key = std::string("keep-") + name + "-layers";
-    if (!drop.empty() && keep != kUnset) throw Error(drop_key + " and " + keep_key + " cannot both be given");
-    if (!drop.empty()) layers -= static_cast<int64_t>(parse_layer_list(drop, layers, drop_key).size());
-    if (keep != kUnset) {
-      if (keep <= 0 || keep > layers) {
-        throw Error(keep_key + " " + std::to_string(keep) + ": must be in [1, " + std::to_string(layers) +
-                    "] (the " + name + " has " + std::to_string(layers) + " layers at this step)");
-      }
-      layers = keep;
-    }
-  };
-  if (o.drop_encoder_layers.empty() && o.drop_decoder_layers.empty() && o.keep_encoder_layers == kUnset &&
-      o.keep_decoder_layers == kUnset) {
-    throw Error("a layer step needs drop-encoder-layers/drop-decoder-layers or keep-encoder-layers/keep-decoder-layers");
-  }
-  stack("encoder", o.drop_encoder_layers, o.keep_encoder_layers, c.encoder_layers);
-  stack("decoder", o.drop_decoder_layers, o.keep_decoder_layers, c.decoder_layers);
-  const bool scored = o.keep_encoder_layers != kUnset || o.keep_decoder_layers != kUnset;
-  if (scored && o.scores_file.empty() && o.calib.empty()) throw Error("scoring layers needs calibration data (data.train)");
+  const LayerShape shape = layer_shape_after(c, o, kStepShapes);
+  c = shape.config;
+  if (shape.scored && o.scores_file.empty() && o.calib.empty()) throw Error("scoring layers needs calibration data (data.train)");
 }
 
 void plan_neuron(const PipelineStep& s, ModelConfig& c) {
   const CompressOptions& o = s.compress;
-  if (o.ffn == kUnset && o.heads == kUnset && o.hidden == kUnset) throw Error("a neuron step needs ffn, heads and/or hidden");
-  if (o.round_to < 1) throw Error("round-to must be >= 1");
-  auto target = [&](const char* key, int64_t value, int64_t current, const char* what) {
-    if (value == kUnset) return current;
-    if (value <= 0) throw Error(std::string(key) + " " + std::to_string(value) + ": must be positive");
-    if (value > current) {
-      throw Error(std::string(key) + " " + std::to_string(value) + " is larger than the " + std::to_string(current) +
-                  " " + what + " the model has at this step (pruning only removes)");
-    }
-    return value;
-  };
-  const int64_t ffn = round_width(target("ffn", o.ffn, c.ffn_hidden, "FFN neurons per layer"), o.round_to, c.ffn_hidden);
-  const int64_t hidden = round_width(target("hidden", o.hidden, c.d_model, "hidden channels"), o.round_to, c.d_model);
-  c.num_heads = target("heads", o.heads, c.num_heads, "attention heads per layer");
-  c.ffn_hidden = ffn;
-  c.d_model = hidden;
-  const std::string score = o.score.empty() ? "activation" : o.score;
-  if (score != "activation" && score != "magnitude" && score != "taylor" && score != "random") {
+  c = width_shape_after(c, o, kStepShapes).config;
+  const std::string score = o.score.empty() ? width_score_methods().front() : o.score;
+  if (!is_one_of(width_score_methods(), score)) {
     throw Error("score for neuron steps is activation, magnitude, taylor or random (got '" + score + "')");
   }
   if ((score == "activation" || score == "taylor") && o.scores_file.empty() && o.calib.empty()) {
@@ -85,14 +58,9 @@ void plan_neuron(const PipelineStep& s, ModelConfig& c) {
 void plan_vocab(const PipelineStep& s, PlanState& st) {
   const CompressOptions& o = s.compress;
   if (!st.tokenizer) throw Error("a vocab step needs the model's tokenizer (spiece.model in the model directory)");
-  if (o.vocab == kUnset) throw Error("a vocab step needs vocab: N (SentencePiece pieces to keep)");
-  if (o.vocab <= 0 || o.vocab > st.pieces) {
-    throw Error("vocab " + std::to_string(o.vocab) + " must be in [1, " + std::to_string(st.pieces) +
-                "] (the tokenizer's pieces at this step)");
-  }
+  st.config = vocab_shape_after(st.config, o, st.pieces, 0, kStepShapes);
   if (o.corpus.empty() && o.calib.empty()) throw Error("a vocab step needs frequencies: data.train or corpus");
   st.pieces = o.vocab;
-  st.config.vocab_size = (o.vocab + 103 + 127) / 128 * 128;  // + 100 sentinels and <R>/<S>/<X>, padded to 128 rows
 }
 
 void check_shards(const std::string& dir, const PlanState& st, const std::string& what) {
@@ -178,17 +146,17 @@ std::vector<ModelConfig> plan_pipeline(const PipelineConfig& p) {
                     ": its data would have to be re-encoded with the pruned tokenizer; make vocab the last step "
                     "(as OpenBA-V2 did) and start another pipeline from its output with re-encoded shards");
       }
-      if (s.kind == "layer") plan_layer(s, st.config);
-      if (s.kind == "neuron") plan_neuron(s, st.config);
-      if (s.kind == "vocab") {
+      if (s.kind == StepKind::kLayer) plan_layer(s, st.config);
+      if (s.kind == StepKind::kNeuron) plan_neuron(s, st.config);
+      if (s.kind == StepKind::kVocab) {
         plan_vocab(s, st);
         st.vocab_step = &s;
       }
-      if (s.kind == "layer" || s.kind == "neuron" || s.kind == "vocab") {
+      if (prunes(s.kind)) {
         check_shards(s.compress.calib, st, "calib");
         for (const auto& c : s.compress.corpus) check_shards(c, st, "corpus");
       }
-      if (s.kind == "pretrain") {
+      if (s.kind == StepKind::kPretrain) {
         if (p.data.train.empty()) throw Error("a pretrain step needs data.train");
         const TrainConfig c =
             pretrain_config(p, s, "(the output of the step before)", s.distill.enabled() ? "(the teacher)" : "");
@@ -197,7 +165,7 @@ std::vector<ModelConfig> plan_pipeline(const PipelineConfig& p) {
         check_shards(c.heldout, st, "data.heldout");
         if (s.distill.enabled()) plan_teacher(p, s, c.distill, st);
       }
-      if (s.kind == "eval" && p.data.heldout.empty()) throw Error("an eval step needs data.heldout");
+      if (s.kind == StepKind::kEval && p.data.heldout.empty()) throw Error("an eval step needs data.heldout");
     } catch (const Error& e) {
       const std::string what = e.what();
       // Errors that already name a line of the pipeline file stand as they are.

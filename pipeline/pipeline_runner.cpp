@@ -64,7 +64,7 @@ int run_pipeline(const PipelineRun& run) {
   const PipelineConfig p = load_pipeline(run.file);
   const std::vector<ModelConfig> shapes = plan_pipeline(p);
   for (const auto& s : p.steps) {
-    if (s.kind == "vocab" && !fs::is_regular_file(run.tokenize_tool)) {
+    if (s.kind == StepKind::kVocab && !fs::is_regular_file(run.tokenize_tool)) {
       throw Error(s.where + ": step " + s.id + " checks the pruned tokenizer with openba-tokenize, not found at " +
                   run.tokenize_tool + " (--tokenize-tool)");
     }
@@ -160,15 +160,15 @@ int run_pipeline(const PipelineRun& run) {
   for (size_t i = 0; i < p.steps.size(); ++i) {
     const PipelineStep& s = p.steps[i];
     if (i < start) {
-      if (i <= until) std::printf("== %s (%s): done earlier, skipped\n", s.id.c_str(), s.kind.c_str());
+      if (i <= until) std::printf("== %s (%s): done earlier, skipped\n", s.id.c_str(), step_kind_name(s.kind));
       continue;
     }
     if (i > until) break;
-    std::printf("== step %d/%zu: %s (%s) on %s\n", s.index, p.steps.size(), s.id.c_str(), s.kind.c_str(), input.dir.c_str());
+    std::printf("== step %d/%zu: %s (%s) on %s\n", s.index, p.steps.size(), s.id.c_str(), step_kind_name(s.kind), input.dir.c_str());
     std::fflush(stdout);
     StepRecord rec;
     rec.id = s.id;
-    rec.kind = s.kind;
+    rec.kind = step_kind_name(s.kind);
     rec.chain = chains[i];
     rec.spec = s.spec;
     rec.status = "started";
@@ -183,9 +183,9 @@ int run_pipeline(const PipelineRun& run) {
                           ? state.steps.at(static_cast<size_t>(s.distill.teacher_step)).entry.at("output").get<std::string>()
                           : t;
     }
-    if (s.kind == "pretrain") {
+    if (s.kind == StepKind::kPretrain) {
       outcome = run_pretrain_step(run, p, s, input, i == start && resume_start, heldout);
-    } else if (s.kind == "eval") {
+    } else if (s.kind == StepKind::kEval) {
       outcome = run_eval_step(run, s, input, heldout);
     } else {
       outcome = run_compress_step(run, s, input);

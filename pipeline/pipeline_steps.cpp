@@ -23,14 +23,6 @@ namespace openba {
 namespace fs = std::filesystem;
 namespace {
 
-nlohmann::ordered_json read_json(const std::string& path) {
-  try {
-    return nlohmann::ordered_json::parse(read_text_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": malformed JSON (" + std::string(e.what()) + ")");
-  }
-}
-
 // An output an earlier run left under other options: moved aside at once
 // (so nothing can mistake it for this run's), then deleted.
 void remove_stale(const std::string& dir) {
@@ -158,15 +150,14 @@ StepOutcome run_compress_step(const PipelineRun& run, const PipelineStep& step, 
   o.tokenize_tool = run.tokenize_tool;
   o.command_line = run.command_line + " (step " + step.id + ")";
   StepOutcome out;
-  run_compress(o);
+  const CompressResult result = run_compress(o);
   out.output = o.out;
   out.report = (fs::path(out.output) / "report.json").string();
-  const auto r = read_json(out.report);
-  if (r.contains("heldout")) {
-    out.heldout_before = r["heldout"]["before"];
-    out.heldout_after = r["heldout"]["after"];
+  if (!result.heldout().is_null()) {
+    out.heldout_before = result.heldout()["before"];
+    out.heldout_after = result.heldout()["after"];
   }
-  out.summary = r.value("removed_summary", std::string());
+  out.summary = result.removed_summary();
   if (step.baseline == "random") {
     // The released OpenBA-V2 selection on the same shape: what the scores buy.
     CompressOptions b = o;
@@ -176,14 +167,13 @@ StepOutcome run_compress_step(const PipelineRun& run, const PipelineStep& step, 
     b.out = o.out + "-random";
     b.command_line = run.command_line + " (step " + step.id + ", random baseline)";
     std::printf("== %s: the random-selection baseline of the same shape\n", step.id.c_str());
-    run_compress(b);
+    const CompressResult random = run_compress(b);
     const std::string dir = b.out;
-    const auto rb = read_json((fs::path(dir) / "report.json").string());
     out.baseline["kind"] = "random";
     out.baseline["score"] = "random";
     out.baseline["dir"] = dir;
     out.baseline["report"] = (fs::path(dir) / "report.json").string();
-    out.baseline["heldout_after"] = rb.contains("heldout") ? rb["heldout"]["after"]["loss"] : nlohmann::ordered_json();
+    out.baseline["heldout_after"] = random.heldout().is_null() ? nlohmann::ordered_json() : random.heldout()["after"]["loss"];
   }
   return out;
 }

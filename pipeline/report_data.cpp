@@ -51,7 +51,10 @@ ReportStep read_step(const ojson& s, const std::string& where) {
   r.id = string_at(s, "id", where, true);
   const std::string at = where + " (" + r.id + ")";
   r.name = string_at(s, "name", at);
-  r.kind = string_at(s, "kind", at, true);
+  const std::string kind = string_at(s, "kind", at, true);
+  const auto parsed = parse_step_kind(kind);
+  if (!parsed) throw Error(at + ": unknown step kind '" + kind + "'");
+  r.kind = *parsed;
   r.status = string_at(s, "status", at, true);
   r.seconds = number_at(s, "seconds", at);
   r.architecture = string_at(s, "architecture", at);

@@ -12,13 +12,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pipeline/step_kind.h"
+
 namespace openba {
 
 // One entry of report.json's "steps". Model fields are empty for a step that
 // has not run and does not know them.
 struct ReportStep {
   int index = 0;
-  std::string id, name, kind, status;
+  std::string id, name, status;
+  StepKind kind = StepKind::kEval;
   std::optional<double> seconds;
   std::string architecture;
   std::optional<int64_t> encoder_layers, decoder_layers, d_model, num_heads, ffn_hidden, vocab_size;
@@ -37,7 +40,7 @@ struct ReportStep {
   std::optional<int64_t> train_steps, train_tokens;
 
   bool done() const { return status == "done"; }
-  bool prunes() const { return kind == "layer" || kind == "neuron" || kind == "vocab"; }
+  bool prunes() const { return openba::prunes(kind); }
 };
 
 // One training run of the scratch baseline.

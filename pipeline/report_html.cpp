@@ -116,7 +116,7 @@ Section step_table(const ReportInfo& r) {
     std::string recovery;
     if (st.prunes() && st.done()) {
       recovery = report::loss_text(st.heldout_after) + " \xE2\x86\x92 ";
-      const bool next_recovers = i + 1 < r.steps.size() && r.steps[i + 1].kind == "pretrain";
+      const bool next_recovers = i + 1 < r.steps.size() && r.steps[i + 1].kind == StepKind::kPretrain;
       if (!next_recovers) {
         recovery += "(no recovery step)";
       } else {
@@ -128,7 +128,7 @@ Section step_table(const ReportInfo& r) {
     b += std::string("<tr") + (st.done() ? "" : " class=\"not-run\"") + ">" + td(std::to_string(st.index), true) +
          "<td title=\"" + escape(st.summary.empty() ? st.name : st.summary) + "\"><span class=\"kind\" style=\"background:" +
          report::kind_colour(st.kind) + "\"></span>" + escape(st.id) +
-         (st.name.empty() || st.name == st.id ? "" : "<div class=\"sub\">" + escape(st.name) + "</div>") + "</td>" + td(st.kind) + td(report::count_text(st.parameters), true) + td(report::ratio_text(st.compression_ratio), true) +
+         (st.name.empty() || st.name == st.id ? "" : "<div class=\"sub\">" + escape(st.name) + "</div>") + "</td>" + td(step_kind_name(st.kind)) + td(report::count_text(st.parameters), true) + td(report::ratio_text(st.compression_ratio), true) +
          td(opt_int(st.encoder_layers) + " / " + opt_int(st.decoder_layers), true) +
          td(opt_int(st.d_model) + " / " + opt_int(st.ffn_hidden) + " / " + opt_int(st.num_heads), true) +
          td(opt_int(st.vocab_size), true) + td(loss, true) + td(recovery, true) +
@@ -165,7 +165,7 @@ Section parameters_section(const ReportInfo& r) {
       b.value = *st.parameters;
       b.colour = st.done() ? report::kind_colour(st.kind) : svg::colour::light;
       b.annotation = report::count_text(st.parameters) + "\n" + (st.done() ? report::ratio_text(st.compression_ratio) : "planned");
-      b.hover = st.id + " (" + st.kind + (st.done() ? "" : ", not run") + "): " + report::count_text(st.parameters) +
+      b.hover = st.id + " (" + step_kind_name(st.kind) + (st.done() ? "" : ", not run") + "): " + report::count_text(st.parameters) +
                 " parameters, " + report::ratio_text(st.compression_ratio) + " smaller than the input";
       b.key = st.id;
       g.bars.push_back(b);
@@ -223,7 +223,7 @@ Section heldout_section(const ReportInfo& r) {
     const double x = st.index;
     const std::string group = report::kind_group(st.kind);
     const std::string colour = report::kind_colour(st.kind);
-    const std::string hover = st.id + " (" + st.kind + "): " + report::loss_text(st.heldout_before) + " \xE2\x86\x92 " +
+    const std::string hover = st.id + " (" + step_kind_name(st.kind) + "): " + report::loss_text(st.heldout_before) + " \xE2\x86\x92 " +
                               report::loss_text(st.heldout_after);
     if (st.heldout_before && st.heldout_after) {
       segments.push_back({group, colour, {{x - 1, *st.heldout_before, "", ""}, {x, *st.heldout_after, "", ""}}, true, false,

@@ -21,18 +21,17 @@ std::string anchor(const std::string& text) {
 
 std::string note(const std::string& text) { return "<p class=\"note\">" + svg::escape(text) + "</p>\n"; }
 
-const char* kind_colour(const std::string& kind) {
-  if (kind == "layer" || kind == "neuron" || kind == "vocab") return svg::colour::red;
-  if (kind == "pretrain") return svg::colour::green;
-  if (kind == "eval") return svg::colour::blue;
+const char* kind_colour(StepKind kind) {
+  if (prunes(kind)) return svg::colour::red;
+  if (kind == StepKind::kPretrain) return svg::colour::green;
+  if (kind == StepKind::kEval) return svg::colour::blue;
   return svg::colour::dark;
 }
 
-std::string kind_group(const std::string& kind) {
-  if (kind == "layer" || kind == "neuron" || kind == "vocab") return "pruning";
-  if (kind == "pretrain") return "recovery pretraining";
-  if (kind == "eval") return "evaluation";
-  return kind;
+std::string kind_group(StepKind kind) {
+  if (prunes(kind)) return "pruning";
+  if (kind == StepKind::kPretrain) return "recovery pretraining";
+  return "evaluation";
 }
 
 std::string loss_text(std::optional<double> loss, int decimals) {

@@ -26,9 +26,9 @@ std::string anchor(const std::string& text);
 std::string note(const std::string& text);
 
 // Colours by step kind, the same in every chart.
-const char* kind_colour(const std::string& kind);
+const char* kind_colour(StepKind kind);
 // "pruning", "recovery pretraining", "evaluation".
-std::string kind_group(const std::string& kind);
+std::string kind_group(StepKind kind);
 
 // "6.0123" or "n/a".
 std::string loss_text(std::optional<double> loss, int decimals = 4);

@@ -15,7 +15,7 @@ namespace {
 using svg::escape;
 
 // Steps of `kind`: those that ran, and the ids of those that did not.
-std::vector<const ReportStep*> done_steps(const ReportInfo& r, const std::string& kind, std::vector<std::string>* not_run) {
+std::vector<const ReportStep*> done_steps(const ReportInfo& r, StepKind kind, std::vector<std::string>* not_run) {
   std::vector<const ReportStep*> out;
   for (const auto& s : r.steps) {
     if (s.kind != kind) continue;
@@ -82,7 +82,7 @@ std::vector<svg::Point> bucket_means(const std::vector<svg::Point>& points, size
 Section training_section(const ReportInfo& r, RunFiles& files) {
   Section s{"training", "Training loss of the pretraining steps", ""};
   std::vector<std::string> not_run;
-  const auto steps = done_steps(r, "pretrain", &not_run);
+  const auto steps = done_steps(r, StepKind::kPretrain, &not_run);
   if (steps.empty()) {
     s.body = note(not_run.empty() ? "The pipeline has no pretraining step." : "No pretraining step has run yet.") + not_run_note(not_run);
     return s;
@@ -145,7 +145,7 @@ Section training_section(const ReportInfo& r, RunFiles& files) {
 Section layer_section(const ReportInfo& r, RunFiles& files) {
   Section s{"layers", "Layer pruning", ""};
   std::vector<std::string> not_run;
-  const auto steps = done_steps(r, "layer", &not_run);
+  const auto steps = done_steps(r, StepKind::kLayer, &not_run);
   if (steps.empty()) {
     s.body = note(not_run.empty() ? "The pipeline has no layer step." : "No layer step has run yet.") + not_run_note(not_run);
     return s;
@@ -326,7 +326,7 @@ std::string score_histogram(const Pool& pool, const std::string& id, const std::
 Section width_section(const ReportInfo& r, RunFiles& files) {
   Section s{"width", "Width pruning: importance distributions", ""};
   std::vector<std::string> not_run;
-  const auto steps = done_steps(r, "neuron", &not_run);
+  const auto steps = done_steps(r, StepKind::kNeuron, &not_run);
   if (steps.empty()) {
     s.body = note(not_run.empty() ? "The pipeline has no neuron (width) step." : "No neuron (width) step has run yet.") +
              not_run_note(not_run);
@@ -371,7 +371,7 @@ Section width_section(const ReportInfo& r, RunFiles& files) {
 Section vocab_section(const ReportInfo& r, RunFiles& files) {
   Section s{"vocab", "Vocabulary pruning: coverage", ""};
   std::vector<std::string> not_run;
-  const auto steps = done_steps(r, "vocab", &not_run);
+  const auto steps = done_steps(r, StepKind::kVocab, &not_run);
   if (steps.empty()) {
     s.body = note(not_run.empty() ? "The pipeline has no vocabulary step." : "No vocabulary step has run yet.") + not_run_note(not_run);
     return s;

@@ -53,7 +53,7 @@ std::string pipeline_table(const nlohmann::ordered_json& report) {
   rows.push_back({"0", "input", "", "", report::count_text(r.input_parameters), "1.00x", report::loss_text(r.input_heldout_loss), ""});
   for (const auto& s : r.steps) {
     const std::string loss = s.done() ? report::loss_text(s.heldout_before) + " -> " + report::loss_text(s.heldout_after) : "";
-    rows.push_back({std::to_string(s.index), s.id, s.kind, shape(s), report::count_text(s.parameters),
+    rows.push_back({std::to_string(s.index), s.id, step_kind_name(s.kind), shape(s), report::count_text(s.parameters),
                     report::ratio_text(s.compression_ratio), loss,
                     s.done() ? (s.seconds ? human_duration(*s.seconds) : "?") : "not run"});
   }

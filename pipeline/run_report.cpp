@@ -35,7 +35,7 @@ nlohmann::ordered_json done_step_entry(const PipelineStep& step, const std::stri
   e["index"] = step.index;
   e["id"] = step.id;
   e["name"] = step.name;
-  e["kind"] = step.kind;
+  e["kind"] = step_kind_name(step.kind);
   e["status"] = "done";
   e["seconds"] = seconds;
   e["input"] = input;
@@ -100,7 +100,7 @@ nlohmann::ordered_json write_run_report(const PipelineConfig& p, const std::vect
     e["index"] = s.index;
     e["id"] = s.id;
     e["name"] = s.name;
-    e["kind"] = s.kind;
+    e["kind"] = step_kind_name(s.kind);
     e["status"] = "not run";
     e["seconds"] = nullptr;
     add_shape(e, shapes[i], tied);
@@ -120,8 +120,8 @@ nlohmann::ordered_json write_run_report(const PipelineConfig& p, const std::vect
   // pretraining of it); the final model is the last step's output.
   size_t first_prune = steps.size();
   for (size_t i = 0; i < steps.size(); ++i) {
-    const std::string k = steps[i]["kind"].get<std::string>();
-    if (k == "layer" || k == "neuron" || k == "vocab") {
+    const auto kind = parse_step_kind(steps[i]["kind"].get<std::string>());
+    if (kind && prunes(*kind)) {
       first_prune = i;
       break;
     }

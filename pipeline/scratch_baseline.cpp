@@ -8,6 +8,7 @@
 #include "model/checkpoint.h"
 #include "model/checkpoint_writer.h"
 #include "model/init.h"
+#include "model/initial_checkpoint.h"
 #include "pipeline/pipeline_plan.h"
 #include "pipeline/pipeline_steps.h"
 #include "pipeline/report_data.h"
@@ -53,7 +54,6 @@ ConfigNode scratch_config_node(const PipelineConfig& p, const std::string& init,
   return ConfigNode::load(p.scratch.train_config, set, source);
 }
 
-bool prunes(const std::string& kind) { return kind == "layer" || kind == "neuron" || kind == "vocab"; }
 
 // The first evaluation point of `curve` at or below `target`, linear
 // between it and the point before; nullopt when none reaches it.
@@ -93,7 +93,7 @@ ScratchPlan plan_scratch(const PipelineConfig& p) {
     size_t first_prune = p.steps.size();
     for (size_t i = 0; i < p.steps.size(); ++i) {
       if (prunes(p.steps[i].kind) && first_prune == p.steps.size()) first_prune = i;
-      if (p.steps[i].kind == "pretrain" && first_prune < i) plan.recovery.push_back(i);
+      if (p.steps[i].kind == StepKind::kPretrain && first_prune < i) plan.recovery.push_back(i);
     }
     if (plan.recovery.empty()) {
       throw Error("it compares with the recovered model, but no pretrain step comes after a pruning step");
@@ -293,12 +293,12 @@ nlohmann::ordered_json baselines_report(const PipelineConfig& p, const nlohmann:
   for (size_t i = 0; i < steps.size() && i <= plan.compared; ++i) {
     const auto& s = steps[i];
     if (s["status"] != "done") break;
-    const std::string kind = s["kind"].get<std::string>();
-    if (prunes(kind)) {
+    const auto kind = parse_step_kind(s["kind"].get<std::string>());
+    if (kind && prunes(*kind)) {
       if (!started && s["heldout_before"].is_number()) lineage.push_back({x, s["heldout_before"].get<double>()});
       if (s["heldout_after"].is_number()) lineage.push_back({x, s["heldout_after"].get<double>()});
       started = true;
-    } else if (kind == "pretrain" && started && s.contains("train")) {
+    } else if (kind == StepKind::kPretrain && started && s.contains("train")) {
       for (const auto& [t, l] : eval_curve(files, s["train"]["metrics"].get<std::string>())) {
         if (t > 0) lineage.push_back({x + t, l});
       }

@@ -135,9 +135,14 @@ TEST_CASE("model: initialization depends only on seed and tensor name", "[model]
   REQUIRE(lm_head != specs.end());
   CHECK(torch::equal(openba::initial_tensor(*lm_head, c, 4), openba::initial_tensor(specs.front(), c, 4)));
   // megatron scheme: std 0.02, output projections scaled by 1/sqrt(2L).
-  auto fc_out = openba::initial_tensor({"decoder.block.0.mlp.fc_out.weight", {320, 400}, openba::Component::kDecoderMlp}, c, 5);
+  // (the descriptor's rules on larger shapes, for a sharp estimate of the std)
+  auto fc_out_spec = *openba::find_tensor_spec("decoder.block.0.mlp.fc_out.weight", c);
+  fc_out_spec.shape = {320, 400};
+  auto fc_out = openba::initial_tensor(fc_out_spec, c, 5);
   CHECK(fc_out.std().item<double>() == Approx(0.02 / std::sqrt(4.0)).epsilon(0.02));
-  auto emb = openba::initial_tensor({"shared_embedding.weight", {400, 300}, openba::Component::kEmbedding}, c, 5);
+  auto emb_spec = *openba::find_tensor_spec("shared_embedding.weight", c);
+  emb_spec.shape = {400, 300};
+  auto emb = openba::initial_tensor(emb_spec, c, 5);
   CHECK(emb.std().item<double>() == Approx(0.02).epsilon(0.02));
 }
 

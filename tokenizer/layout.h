@@ -33,6 +33,9 @@ class TokenizerLayout {
   int extra_ids() const { return extra_ids_; }
   int vocab_size() const { return vocab_size_; }
   int padded_vocab_rows() const { return (vocab_size_ + 127) / 128 * 128; }
+  // The embedding rows of OpenBA's layout over `pieces` pieces (100
+  // sentinels and <R>/<S>/<X> on top, padded to a multiple of 128).
+  static int64_t padded_rows_for_pieces(int64_t pieces) { return (pieces + 103 + 127) / 128 * 128; }
   int pad_id() const { return 0; }
   int eos_id() const { return 1; }
   int unk_id() const { return 2; }

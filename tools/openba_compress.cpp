@@ -43,35 +43,8 @@ int main(int argc, char** argv) {
     app.add_option("--set", overrides, "KEY=VALUE override of the YAML (repeatable)");
     auto* force = app.add_flag("--force", o.force, "replace OUT if it exists");
     auto* quiet = app.add_flag("--quiet", o.quiet, "no progress output");
-    app.add_option("--calib", o.calib, "calibration token shards (the model's tokenizer)");
-    app.add_option("--calib-samples", o.calib_samples, "calibration UL2 examples (default 1024)");
-    app.add_option("--eval", o.eval, "held-out token shards: loss before/after, per UL2 denoiser");
-    app.add_option("--eval-samples", o.eval_samples, "held-out examples per denoiser (default 16)");
-    app.add_option("--encoder-tokens", o.encoder_tokens, "encoder length of the UL2 examples (default 570)");
-    app.add_option("--decoder-tokens", o.decoder_tokens, "decoder length of the UL2 examples (default 381)");
-    app.add_option("--batch-size", o.batch_size, "examples per batch (default 16)");
-    app.add_option("--max-batch-tokens", o.max_batch_tokens, "padded tokens per batch (default 16384)");
-    app.add_option("--seed", o.seed, "seed of --score random (default 0)");
-    app.add_option("--data-seed", o.data_seed, "seed of the calibration and held-out draws (default 0)");
-    app.add_option("--heldout-seed", o.heldout_seed, "seed of the held-out draws alone (default: --data-seed); "
-                   "openba-pretrain's eval.seed draws the same examples")
-        ->check(CLI::NonNegativeNumber);
-    app.add_option("--score", o.score, "layer: angular (default) | loss; neuron: activation (default) | magnitude | taylor | random");
-    app.add_option("--save-scores", o.save_scores, "write the importance scores (JSON) here");
-    app.add_option("--scores", o.scores_file, "reuse saved scores instead of a calibration pass");
+    openba::add_compress_flags(app, o);  // every stage option, also a YAML key (compress/compress_options.h)
     app.add_option("--shard-size", shard_size, "maximum bytes per output shard (default 5GB)");
-    app.add_option("--drop-encoder-layers", o.drop_encoder_layers, "encoder layers to drop, input numbering (4,8)");
-    app.add_option("--drop-decoder-layers", o.drop_decoder_layers, "decoder layers to drop, input numbering");
-    app.add_option("--keep-encoder-layers", o.keep_encoder_layers, "keep the N highest-scoring encoder layers");
-    app.add_option("--keep-decoder-layers", o.keep_decoder_layers, "keep the N highest-scoring decoder layers");
-    app.add_option("--ffn", o.ffn, "FFN neurons per layer to keep");
-    app.add_option("--heads", o.heads, "attention heads per layer to keep (self and cross)");
-    app.add_option("--hidden", o.hidden, "hidden channels to keep");
-    app.add_option("--round-to", o.round_to, "keep FFN/hidden sizes multiples of M (default 64)");
-    app.add_option("--vocab", o.vocab, "SentencePiece pieces to keep (sentinels and <R>/<S>/<X> come on top)");
-    app.add_option("--min-freq", o.min_freq, "also drop pieces seen fewer times than this (default 0)");
-    app.add_option("--corpus", o.corpus, "token shards to count piece frequencies on (default: --calib)");
-    app.add_option("--tokenize-tool", o.tokenize_tool, "openba-tokenize for the tokenizer check (default: next to this tool)");
     app.add_option("--threads", threads, "CPU threads (default: all cores)");
     openba::PipelineRun pipeline;
     std::string& until = pipeline.until;

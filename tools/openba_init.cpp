@@ -10,6 +10,7 @@
 #include "model/checkpoint_writer.h"
 #include "model/config.h"
 #include "model/init.h"
+#include "model/initial_checkpoint.h"
 #include "model/layout.h"
 #include "tokenizer/layout.h"
 #include "tools/cli_common.h"

@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
     run.quiet = quiet;
     if (!env.distributed()) {
       openba::LocalSync sync;
-      std::printf("%s\n", openba::run_training(config, run, sync).c_str());
+      std::printf("%s\n", openba::run_training(config, run, sync).final_dir.c_str());
       return 0;
     }
     openba::CommOptions comm;
@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
     openba::C10dSync sync(openba::Communicator::connect(env, comm), env.local_rank, dp);
     std::string final_dir;
     try {
-      final_dir = openba::run_training(config, run, sync);
+      final_dir = openba::run_training(config, run, sync).final_dir;
     } catch (const c10::Error& e) {
       exit_rank(sync, e.what_without_backtrace());
     } catch (const std::exception& e) {

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "train/train_config.h"
@@ -30,8 +31,16 @@ struct TrainerRun {
   bool quiet = false;            // no progress line
 };
 
-// Runs training; returns the final model directory.
-std::string run_training(const TrainConfig& config, const TrainerRun& run, GradientSync& sync);
+// What a finished run leaves (metrics.jsonl has the curve).
+struct TrainResult {
+  std::string final_dir;      // OUT/final
+  int64_t steps = 0;          // optimizer steps, those before a resume included
+  uint64_t tokens = 0;        // training tokens seen (not padding)
+  std::optional<double> heldout_loss;  // the final evaluation (none without data.heldout)
+};
+
+// Runs training (train/trainer.cpp: the Trainer class).
+TrainResult run_training(const TrainConfig& config, const TrainerRun& run, GradientSync& sync);
 
 // Writes n examples of the stream as JSONL (denoiser, input_ids, labels,
 // input_text, target_text) to `path` ("-" = stdout), without training.

@@ -444,9 +444,9 @@ class BadInputs(CompressCase):
     def test_bad_targets_fail_before_anything_is_written(self):
         out = self.path("out")
         cases = [
-            (["--stage", "neuron", "--ffn", "400"], "--ffn 400 is larger than the model's 352"),
+            (["--stage", "neuron", "--ffn", "400"], "--ffn 400 is larger than the 352"),
             (["--stage", "neuron", "--ffn", "0"], "--ffn 0: must be positive"),
-            (["--stage", "neuron", "--heads", "5"], "--heads 5 is larger than the model's 4"),
+            (["--stage", "neuron", "--heads", "5"], "--heads 5 is larger than the 4"),
             (["--stage", "neuron", "--hidden", "-3"], "--hidden -3: must be positive"),
             (["--stage", "neuron", "--ffn", "128"], "--score activation needs --calib"),
             (["--stage", "neuron", "--ffn", "128", "--score", "magic"], "--score for the neuron stage"),

@@ -286,7 +286,7 @@ class BadInputs(PipelineCase):
         self.assertRefused(good.replace("keep-decoder-layers: 10", "keep-decoder-layers: 13"),
                            f"bad.yaml:{line_of('kind: layer')}", "step 02-layer", "keep-decoder-layers 13")
         self.assertRefused(good.replace("ffn: 256", "ffn: 400"), "step 04-neuron", "ffn 400 is larger than the 352")
-        self.assertRefused(good.replace("vocab: 4000", "vocab: 9000"), "step 07-vocab", "vocab 9000 must be in")
+        self.assertRefused(good.replace("vocab: 4000", "vocab: 9000"), "step 07-vocab", "vocab 9000 is larger than the tokenizer's")
         self.assertRefused(good.replace("lr: 1.0e-3", "lr: 1.0e-3, stepz: 3"), f"bad.yaml:{line_of('lr: 1.0e-3')}",
                            "unknown key 'trainer.stepz'")
         self.assertRefused(good.replace("global_batch: 4", "global_batch: 6"), "not a multiple of trainer.micro_batch")

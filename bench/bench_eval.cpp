@@ -7,13 +7,13 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "model/config.h"
-#include "model/cpu_runtime.h"
-#include "model/evaluation.h"
-#include "model/flops.h"
-#include "model/gemm_yardstick.h"
-#include "model/init.h"
-#include "model/openba_model.h"
+#include "arch/openba/config.h"
+#include "ops/cpu_runtime.h"
+#include "runtime/evaluation.h"
+#include "arch/openba/flops.h"
+#include "ops/gemm_yardstick.h"
+#include "arch/openba/init.h"
+#include "arch/openba/openba_model.h"
 #include "tools/cli_common.h"
 #include "tools/torch_tool.h"
 #include "util/resources.h"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Which BLAS the CPU kernels should call (model/blas.h): single-threaded
+"""Which BLAS the CPU kernels should call (ops/blas.h): single-threaded
 fp32 GEMM of Debian's OpenBLAS (libopenblas0-pthread, through ctypes) against
 the PyPI wheel's MKL (torch.mm with one thread), on a square GEMM and the
 117M config's training shapes (tokens x d_model x FFN, ... x vocabulary), in

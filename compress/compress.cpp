@@ -6,15 +6,15 @@
 #include <filesystem>
 #include <memory>
 
-#include "compress/blockwise.h"
+#include "runtime/blockwise.h"
 #include "compress/data.h"
 #include "compress/heldout.h"
 #include "compress/layer_stage.h"
 #include "compress/report.h"
 #include "compress/stages.h"
 #include "compress/surgery.h"
-#include "model/checkpoint.h"
-#include "model/layout.h"
+#include "runtime/checkpoint.h"
+#include "arch/openba/layout.h"
 #include "tokenizer/layout.h"
 #include "util/error.h"
 #include "util/format.h"

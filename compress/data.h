@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "model/evaluation.h"
+#include "runtime/evaluation.h"
 
 namespace openba {
 

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "compress/blockwise.h"
+#include "runtime/blockwise.h"
 #include "util/progress.h"
 
 namespace openba {

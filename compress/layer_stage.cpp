@@ -7,8 +7,8 @@
 #include <set>
 #include <sstream>
 
-#include "compress/blockwise.h"
-#include "model/layout.h"
+#include "runtime/blockwise.h"
+#include "arch/openba/layout.h"
 #include "util/error.h"
 #include "util/progress.h"
 

@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "model/checkpoint.h"
-#include "model/layout.h"
+#include "runtime/checkpoint.h"
+#include "arch/openba/layout.h"
 #include "util/error.h"
 #include "util/format.h"
 #include "util/fs.h"

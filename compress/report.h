@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/config.h"
+#include "arch/openba/config.h"
 
 namespace openba {
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "compress/compress.h"
-#include "model/config.h"
+#include "arch/openba/config.h"
 
 namespace openba {
 

@@ -1,11 +1,11 @@
 // --stage layer: explicit drop lists or the lowest-scoring blocks.
 #include <torch/torch.h>
 
-#include "compress/blockwise.h"
+#include "runtime/blockwise.h"
 #include "compress/layer_stage.h"
 #include "compress/stage_kind.h"
 #include "compress/stages.h"
-#include "model/checkpoint.h"
+#include "runtime/checkpoint.h"
 #include "util/error.h"
 #include "util/format.h"
 #include "util/progress.h"

@@ -14,8 +14,8 @@
 
 #include "compress/stage_kind.h"
 #include "compress/stages.h"
-#include "model/checkpoint.h"
-#include "model/layout.h"
+#include "runtime/checkpoint.h"
+#include "arch/openba/layout.h"
 #include "tokenizer/layout.h"
 #include "tokenizer/shard_reader.h"
 #include "tokenizer/spiece_edit.h"

@@ -1,12 +1,12 @@
 // --stage neuron: FFN neurons, attention heads and hidden channels.
 #include <torch/torch.h>
 
-#include "compress/blockwise.h"
+#include "runtime/blockwise.h"
 #include "compress/stage_kind.h"
 #include "compress/stages.h"
 #include "compress/width_scores.h"
 #include "compress/width_units.h"
-#include "model/checkpoint.h"
+#include "runtime/checkpoint.h"
 #include "util/error.h"
 #include "util/progress.h"
 #include "util/resources.h"

@@ -4,8 +4,8 @@
 
 #include <filesystem>
 
-#include "model/checkpoint_writer.h"
-#include "model/layout.h"
+#include "runtime/checkpoint_writer.h"
+#include "arch/openba/layout.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/progress.h"

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "model/checkpoint.h"
-#include "model/config.h"
+#include "runtime/checkpoint.h"
+#include "arch/openba/config.h"
 
 namespace openba {
 

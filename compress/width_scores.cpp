@@ -5,10 +5,10 @@
 #include <cmath>
 #include <map>
 
-#include "compress/blockwise.h"
+#include "runtime/blockwise.h"
 #include "compress/data.h"
-#include "model/checkpoint.h"
-#include "model/model_io.h"
+#include "runtime/checkpoint.h"
+#include "runtime/model_io.h"
 #include "util/counter_random.h"
 #include "util/progress.h"
 

@@ -39,7 +39,7 @@ WidthScores random_scores(const ModelConfig& config, uint64_t seed);
 
 // The activations the activation score reads, recorded by a BlockProbe on
 // the block's own forward. The scores are defined on the aten-math backend
-// (the reference's attention formula; model/op_backend.h), so they do not
+// (the reference's attention formula; ops/op_backend.h), so they do not
 // move with kernel changes. Its output equals BlockImpl::forward's to
 // rounding (tests check it).
 struct BlockActivations {

@@ -1,7 +1,7 @@
 // Width pruning's units (hidden channels, self/cross heads, FFN neurons):
 // which ones are kept, their scores, and slicing a tensor to the kept ones.
 // Where each unit sits in each tensor is the architecture descriptor's
-// (model/layout.h: TensorSpec::units); one description serves the surgery
+// (arch/openba/layout.h: TensorSpec::units); one description serves the surgery
 // (which rows/columns survive), the magnitude and Taylor scores (per-unit
 // sums over exactly those elements) and the tests.
 #pragma once
@@ -12,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/config.h"
-#include "model/layout.h"
+#include "arch/openba/config.h"
+#include "arch/openba/layout.h"
 
 namespace at {
 class Tensor;

@@ -25,8 +25,8 @@ class C10dSync final : public GradientSync {
   void require_same(const std::string& what, const std::string& value) override { comm_->require_same(what, value); }
   void set_step(int64_t step) override { comm_->set_step(step); }
   std::unique_ptr<OptimizerEngine> make_engine(const std::vector<std::pair<std::string, torch::Tensor>>& named,
-                                               const AdamWOptions& adam) override {
-    return make_data_parallel_engine(named, adam, *comm_, options_);
+                                               std::unique_ptr<UpdateRule> rule) override {
+    return make_data_parallel_engine(named, std::move(rule), *comm_, options_);
   }
   Communicator& communicator() { return *comm_; }
 

@@ -9,8 +9,9 @@
 #include <set>
 
 #include "dist/communicator.h"
-#include "model/safetensors_io.h"
+#include "runtime/safetensors_io.h"
 #include "train/optimizer_state.h"
+#include "train/update_rule.h"
 #include "util/error.h"
 
 namespace openba {
@@ -37,8 +38,7 @@ struct Bucket {
   int64_t numel = 0, padded = 0, chunk = 0;
   torch::Tensor flat_param, flat_grad;  // flat_grad: ZeRO 0/1 only
   torch::Tensor shard_grad;             // ZeRO 2: this rank's reduced chunk, accumulated
-  torch::Tensor exp_avg, exp_avg_sq;    // ZeRO 0: whole bucket; ZeRO 1/2: this rank's chunk
-  std::vector<Segment> owned;           // ZeRO 1/2
+  std::vector<Segment> owned;           // ZeRO 1/2: where this rank's chunk meets each parameter
   // per backward
   size_t ready = 0;
   bool launched = false;
@@ -47,11 +47,31 @@ struct Bucket {
   double launched_at = 0;
 };
 
-class DataParallelEngine final : public OptimizerEngine {
+double union_seconds(std::vector<std::pair<double, double>> intervals) {
+  std::sort(intervals.begin(), intervals.end());
+  double total = 0, lo = 0, hi = -1;
+  for (const auto& [a, e] : intervals) {
+    if (a > hi) {
+      if (hi > lo) total += hi - lo;
+      lo = a;
+      hi = e;
+    } else {
+      hi = std::max(hi, e);
+    }
+  }
+  if (hi > lo) total += hi - lo;
+  return total;
+}
+
+// The gradient side: parameters as views into flat buckets, gradient-ready
+// hooks, the bucket collectives overlapping backward, and this rank's
+// reduced gradient (the whole bucket for ZeRO 0, its chunk for ZeRO 1/2).
+// It knows nothing of the update rule.
+class BucketedGradients {
  public:
-  DataParallelEngine(const std::vector<std::pair<std::string, torch::Tensor>>& named, const AdamWOptions& adam,
-                     Communicator& comm, const DataParallelOptions& options)
-      : adam_(adam), comm_(comm), options_(options) {
+  BucketedGradients(const std::vector<std::pair<std::string, torch::Tensor>>& named, Communicator& comm,
+                    const DataParallelOptions& options)
+      : comm_(comm), options_(options) {
     if (options.zero < 0 || options.zero > 2) {
       throw Error("distributed.zero: " + std::to_string(options.zero) + " is not 0, 1 or 2");
     }
@@ -90,18 +110,13 @@ class DataParallelEngine final : public OptimizerEngine {
         p.tensor.set_data(view);
         if (options.zero < 2) p.tensor.mutable_grad() = b.flat_grad.narrow(0, p.offset, n).view(p.tensor.sizes());
       }
-      if (options.zero == 0) {
-        b.exp_avg = torch::zeros({b.padded}, options_f32);
-        b.exp_avg_sq = torch::zeros({b.padded}, options_f32);
-      } else {
-        b.exp_avg = torch::zeros({b.chunk}, options_f32);
-        b.exp_avg_sq = torch::zeros({b.chunk}, options_f32);
+      if (options.zero > 0) {
         if (options.zero == 2) b.shard_grad = torch::zeros({b.chunk}, options_f32);
         const int64_t lo = rank * b.chunk, hi = lo + b.chunk;
         for (size_t i : b.params) {
           const int64_t p_lo = params_[i].offset, p_hi = p_lo + params_[i].tensor.numel();
           const int64_t a = std::max(lo, p_lo), e = std::min(hi, p_hi);
-          if (a < e) owned_push(b, {i, a - p_lo, a - lo, e - a});
+          if (a < e) b.owned.push_back({i, a - p_lo, a - lo, e - a});
         }
       }
     }
@@ -118,7 +133,12 @@ class DataParallelEngine final : public OptimizerEngine {
     }
   }
 
-  void zero_grad() override {
+  const std::vector<Param>& params() const { return params_; }
+  std::vector<Bucket>& buckets() { return buckets_; }
+  const std::vector<Bucket>& buckets() const { return buckets_; }
+  bool sharded() const { return options_.zero > 0; }
+
+  void zero_grad() {
     torch::NoGradGuard no_grad;
     for (Bucket& b : buckets_) {
       if (b.flat_grad.defined()) b.flat_grad.zero_();
@@ -129,7 +149,7 @@ class DataParallelEngine final : public OptimizerEngine {
     }
   }
 
-  void begin_backward(bool last) override {
+  void begin_backward(bool last) {
     armed_ = options_.zero == 2 || last;
     next_launch_ = 0;
     for (Bucket& b : buckets_) {
@@ -139,7 +159,7 @@ class DataParallelEngine final : public OptimizerEngine {
     fired_.assign(params_.size(), false);
   }
 
-  void end_backward(bool last) override {
+  void end_backward() {
     if (!armed_) return;
     torch::NoGradGuard no_grad;
     // Buckets whose parameters got no gradient this time start now.
@@ -159,25 +179,32 @@ class DataParallelEngine final : public OptimizerEngine {
     timings_.exposed_seconds += waited_to - waited_from;
     timings_.comm_seconds += union_seconds(intervals);
     armed_ = false;
-    (void)last;
   }
 
-  double grad_norm() override {
-    if (options_.zero == 0) {
+  // The reduced gradient this rank holds for bucket b: the whole bucket
+  // (ZeRO 0) or its chunk (ZeRO 1/2).
+  torch::Tensor reduced(Bucket& b) const {
+    if (options_.zero == 0) return b.flat_grad;
+    if (options_.zero == 2) return b.shard_grad;
+    return b.flat_grad.narrow(0, comm_.rank() * b.chunk, b.chunk);
+  }
+
+  double grad_norm() {
+    if (!sharded()) {
       std::vector<torch::Tensor> grads;
       for (const Param& p : params_) grads.push_back(p.tensor.grad());
       return std::sqrt(local_grad_norm_squared(grads));
     }
     std::vector<torch::Tensor> chunks;
-    for (Bucket& b : buckets_) chunks.push_back(owned_grad(b));
+    for (Bucket& b : buckets_) chunks.push_back(reduced(b));
     std::vector<double> total{local_grad_norm_squared(chunks)};
     comm_.all_reduce_sum(total);
     return std::sqrt(total[0]);
   }
 
-  std::vector<std::string> nonfinite_gradients() override {
+  std::vector<std::string> nonfinite() {
     std::vector<std::string> bad;
-    if (options_.zero == 0) {
+    if (!sharded()) {
       for (const Param& p : params_) {
         if (!torch::isfinite(p.tensor.grad()).all().item<bool>()) bad.push_back(p.name);
       }
@@ -185,7 +212,7 @@ class DataParallelEngine final : public OptimizerEngine {
     }
     std::set<size_t> seen;
     for (Bucket& b : buckets_) {
-      const torch::Tensor g = owned_grad(b);
+      const torch::Tensor g = reduced(b);
       for (const Segment& s : b.owned) {
         if (!seen.count(s.param) && !torch::isfinite(g.narrow(0, s.chunk_offset, s.length)).all().item<bool>()) {
           seen.insert(s.param);
@@ -196,72 +223,12 @@ class DataParallelEngine final : public OptimizerEngine {
     return bad;
   }
 
-  void scale_gradients(double scale) override {
+  void scale(double factor) {
     torch::NoGradGuard no_grad;
-    for (Bucket& b : buckets_) {
-      if (options_.zero == 0) {
-        b.flat_grad.mul_(scale);
-      } else {
-        owned_grad(b).mul_(scale);
-      }
-    }
+    for (Bucket& b : buckets_) reduced(b).mul_(factor);
   }
 
-  void step(double lr) override {
-    torch::NoGradGuard no_grad;
-    ++steps_;
-    const AdamWStepSizes sizes = AdamWStepSizes::at(steps_, lr, adam_);
-    if (options_.zero == 0) {
-      std::vector<AdamWSlice> slices;
-      for (Bucket& b : buckets_) {
-        for (size_t i : b.params) {
-          const Param& p = params_[i];
-          const int64_t n = p.tensor.numel();
-          slices.push_back({b.flat_param.narrow(0, p.offset, n), b.flat_grad.narrow(0, p.offset, n),
-                            b.exp_avg.narrow(0, p.offset, n), b.exp_avg_sq.narrow(0, p.offset, n), p.decay});
-        }
-      }
-      adamw_update(slices, adam_.weight_decay, sizes);
-      return;
-    }
-    const int rank = comm_.rank();
-    std::vector<std::unique_ptr<PendingOp>> gathers;
-    std::vector<torch::Tensor> sent;
-    std::vector<std::pair<double, double>> intervals;
-    const double started = comm_clock_seconds();
-    for (Bucket& b : buckets_) {
-      const torch::Tensor g = owned_grad(b);
-      torch::Tensor mine = b.flat_param.narrow(0, rank * b.chunk, b.chunk);
-      std::vector<AdamWSlice> slices;
-      for (const Segment& s : b.owned) {
-        slices.push_back({mine.narrow(0, s.chunk_offset, s.length), g.narrow(0, s.chunk_offset, s.length),
-                          b.exp_avg.narrow(0, s.chunk_offset, s.length),
-                          b.exp_avg_sq.narrow(0, s.chunk_offset, s.length), params_[s.param].decay});
-      }
-      adamw_update(slices, adam_.weight_decay, sizes);  // this bucket's, before its all-gather starts
-      sent.push_back(mine.clone());  // the gather writes into flat_param, which `mine` is part of
-      intervals.emplace_back(comm_clock_seconds(), 0);
-      gathers.push_back(comm_.all_gather(b.flat_param, sent.back()));
-      timings_.bytes += static_cast<uint64_t>(b.padded) * 4;
-    }
-    for (size_t i = 0; i < gathers.size(); ++i) {
-      gathers[i]->wait();
-      intervals[i].second = std::max(intervals[i].first, gathers[i]->finished_at());
-    }
-    timings_.comm_seconds += union_seconds(intervals);
-    // Nothing else runs while parameters are gathered: all of it is exposed
-    // (minus the optimizer arithmetic it overlapped with).
-    timings_.exposed_seconds += comm_clock_seconds() - std::max(started, intervals.back().first);
-  }
-
-  int64_t steps() const override { return steps_; }
-
-  uint64_t state_bytes() const override {
-    uint64_t total = 0;
-    for (const Bucket& b : buckets_) total += static_cast<uint64_t>(b.exp_avg.numel() + b.exp_avg_sq.numel()) * 4;
-    return total;
-  }
-  uint64_t gradient_bytes() const override {
+  uint64_t bytes() const {
     uint64_t total = 0;
     for (const Bucket& b : buckets_) {
       total += static_cast<uint64_t>((b.flat_grad.defined() ? b.flat_grad.numel() : 0) +
@@ -269,98 +236,10 @@ class DataParallelEngine final : public OptimizerEngine {
     }
     return total;
   }
-  std::string describe() const override {
-    char text[160];
-    std::snprintf(text, sizeof(text), "data parallel over %d ranks (%s), ZeRO stage %d, %zu buckets of ~%g MB%s",
-                  comm_.world_size(), comm_.backend().c_str(), options_.zero, buckets_.size(), options_.bucket_mb,
-                  options_.overlap ? "" : ", no overlap");
-    return text;
-  }
 
-  void write_state(const std::string& dir) const override {
-    std::vector<std::pair<std::string, torch::Tensor>> tensors;
-    if (options_.zero == 0) {
-      if (comm_.rank() != 0) return;  // every rank holds the same state
-      for (const Param& p : params_) {
-        const Bucket& b = buckets_[p.bucket];
-        const int64_t n = p.tensor.numel();
-        tensors.emplace_back("exp_avg." + p.name, b.exp_avg.narrow(0, p.offset, n).view(p.tensor.sizes()));
-        tensors.emplace_back("exp_avg_sq." + p.name, b.exp_avg_sq.narrow(0, p.offset, n).view(p.tensor.sizes()));
-      }
-      std::sort(tensors.begin(), tensors.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-      write_safetensors_file((std::filesystem::path(dir) / kFullOptimizerFile).string(), tensors);
-      return;
-    }
-    for (const Bucket& b : buckets_) {
-      for (const Segment& s : b.owned) {
-        const std::string& name = params_[s.param].name;
-        tensors.emplace_back(optimizer_piece_key("exp_avg", name, s.param_offset), b.exp_avg.narrow(0, s.chunk_offset, s.length));
-        tensors.emplace_back(optimizer_piece_key("exp_avg_sq", name, s.param_offset),
-                             b.exp_avg_sq.narrow(0, s.chunk_offset, s.length));
-      }
-    }
-    write_safetensors_file(
-        (std::filesystem::path(dir) / optimizer_shard_file_name(comm_.rank(), comm_.world_size())).string(), tensors,
-        {{"openba.zero_stage", std::to_string(options_.zero)}});
-  }
-
-  void load_state(const OptimizerStateReader& reader, int64_t steps) override {
-    torch::NoGradGuard no_grad;
-    auto read = [&](const char* kind, const std::string& name, int64_t offset, int64_t param_numel, torch::Tensor dest) {
-      torch::Tensor host = dest.device().is_cpu() ? dest : torch::empty({dest.numel()}, torch::kFloat);
-      reader.read(kind, name, offset, param_numel, host);
-      if (!dest.device().is_cpu()) dest.copy_(host);
-    };
-    for (Bucket& b : buckets_) {
-      if (options_.zero == 0) {
-        for (size_t i : b.params) {
-          const Param& p = params_[i];
-          const int64_t n = p.tensor.numel();
-          read("exp_avg", p.name, 0, n, b.exp_avg.narrow(0, p.offset, n));
-          read("exp_avg_sq", p.name, 0, n, b.exp_avg_sq.narrow(0, p.offset, n));
-        }
-        continue;
-      }
-      for (const Segment& s : b.owned) {
-        const Param& p = params_[s.param];
-        read("exp_avg", p.name, s.param_offset, p.tensor.numel(), b.exp_avg.narrow(0, s.chunk_offset, s.length));
-        read("exp_avg_sq", p.name, s.param_offset, p.tensor.numel(), b.exp_avg_sq.narrow(0, s.chunk_offset, s.length));
-      }
-    }
-    steps_ = steps;
-  }
-
-  CommTimings take_timings() override {
-    CommTimings t = timings_;
-    timings_ = CommTimings{};
-    return t;
-  }
+  CommTimings& timings() { return timings_; }
 
  private:
-  static void owned_push(Bucket& b, Segment s) { b.owned.push_back(s); }
-
-  // ZeRO 1/2: this rank's reduced gradient chunk of bucket b.
-  torch::Tensor owned_grad(Bucket& b) const {
-    if (options_.zero == 2) return b.shard_grad;
-    return b.flat_grad.narrow(0, comm_.rank() * b.chunk, b.chunk);
-  }
-
-  static double union_seconds(std::vector<std::pair<double, double>> intervals) {
-    std::sort(intervals.begin(), intervals.end());
-    double total = 0, lo = 0, hi = -1;
-    for (const auto& [a, e] : intervals) {
-      if (a > hi) {
-        if (hi > lo) total += hi - lo;
-        lo = a;
-        hi = e;
-      } else {
-        hi = std::max(hi, e);
-      }
-    }
-    if (hi > lo) total += hi - lo;
-    return total;
-  }
-
   void on_gradient_ready(size_t i) {
     if (!armed_) return;
     Param& p = params_[i];
@@ -414,21 +293,194 @@ class DataParallelEngine final : public OptimizerEngine {
   std::vector<Bucket> buckets_;
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
   std::vector<bool> fired_;
-  AdamWOptions adam_;
   Communicator& comm_;
   DataParallelOptions options_;
   bool armed_ = false;
   size_t next_launch_ = 0;
-  int64_t steps_ = 0;
   CommTimings timings_;
+};
+
+// The optimizer side: the rule's state for what this rank updates (whole
+// buckets for ZeRO 0, its chunk of each for ZeRO 1/2), the update, and for
+// ZeRO 1/2 the all-gather of the updated parameters.
+class DataParallelEngine final : public OptimizerEngine {
+ public:
+  DataParallelEngine(const std::vector<std::pair<std::string, torch::Tensor>>& named, std::unique_ptr<UpdateRule> rule,
+                     Communicator& comm, const DataParallelOptions& options)
+      : grads_(named, comm, options), rule_(std::move(rule)), comm_(comm), options_(options) {
+    torch::NoGradGuard no_grad;
+    const auto options_f32 = grads_.params().front().tensor.options().requires_grad(false);
+    for (const Bucket& b : grads_.buckets()) {
+      std::vector<torch::Tensor> state;
+      for (size_t k = 0; k < rule_->state_names().size(); ++k) {
+        state.push_back(torch::zeros({grads_.sharded() ? b.chunk : b.padded}, options_f32));
+      }
+      state_.push_back(std::move(state));
+    }
+  }
+
+  void zero_grad() override { grads_.zero_grad(); }
+  void begin_backward(bool last) override { grads_.begin_backward(last); }
+  void end_backward(bool) override { grads_.end_backward(); }
+  double grad_norm() override { return grads_.grad_norm(); }
+  std::vector<std::string> nonfinite_gradients() override { return grads_.nonfinite(); }
+  void scale_gradients(double scale) override { grads_.scale(scale); }
+
+  void step(double lr) override {
+    torch::NoGradGuard no_grad;
+    ++steps_;
+    auto& buckets = grads_.buckets();
+    const auto& params = grads_.params();
+    if (!grads_.sharded()) {
+      std::vector<UpdateRule::Run> runs;
+      for (size_t bi = 0; bi < buckets.size(); ++bi) {
+        Bucket& b = buckets[bi];
+        for (size_t i : b.params) {
+          const Param& p = params[i];
+          const int64_t n = p.tensor.numel();
+          runs.push_back({b.flat_param.narrow(0, p.offset, n), b.flat_grad.narrow(0, p.offset, n),
+                          narrowed(state_[bi], p.offset, n), p.decay});
+        }
+      }
+      rule_->update(runs, steps_, lr);
+      return;
+    }
+    const int rank = comm_.rank();
+    CommTimings& timings = grads_.timings();
+    std::vector<std::unique_ptr<PendingOp>> gathers;
+    std::vector<torch::Tensor> sent;
+    std::vector<std::pair<double, double>> intervals;
+    const double started = comm_clock_seconds();
+    for (size_t bi = 0; bi < buckets.size(); ++bi) {
+      Bucket& b = buckets[bi];
+      const torch::Tensor g = grads_.reduced(b);
+      torch::Tensor mine = b.flat_param.narrow(0, rank * b.chunk, b.chunk);
+      std::vector<UpdateRule::Run> runs;
+      for (const Segment& s : b.owned) {
+        runs.push_back({mine.narrow(0, s.chunk_offset, s.length), g.narrow(0, s.chunk_offset, s.length),
+                        narrowed(state_[bi], s.chunk_offset, s.length), params[s.param].decay});
+      }
+      rule_->update(runs, steps_, lr);  // this bucket's, before its all-gather starts
+      sent.push_back(mine.clone());  // the gather writes into flat_param, which `mine` is part of
+      intervals.emplace_back(comm_clock_seconds(), 0);
+      gathers.push_back(comm_.all_gather(b.flat_param, sent.back()));
+      timings.bytes += static_cast<uint64_t>(b.padded) * 4;
+    }
+    for (size_t i = 0; i < gathers.size(); ++i) {
+      gathers[i]->wait();
+      intervals[i].second = std::max(intervals[i].first, gathers[i]->finished_at());
+    }
+    timings.comm_seconds += union_seconds(intervals);
+    // Nothing else runs while parameters are gathered: all of it is exposed
+    // (minus the optimizer arithmetic it overlapped with).
+    timings.exposed_seconds += comm_clock_seconds() - std::max(started, intervals.back().first);
+  }
+
+  int64_t steps() const override { return steps_; }
+  uint64_t state_bytes() const override {
+    uint64_t total = 0;
+    for (const auto& state : state_) {
+      for (const auto& t : state) total += static_cast<uint64_t>(t.numel()) * 4;
+    }
+    return total;
+  }
+  uint64_t gradient_bytes() const override { return grads_.bytes(); }
+  std::string describe() const override {
+    // (The text is stored in trainer_state.json as it was before rules were pluggable.)
+    char text[200];
+    std::snprintf(text, sizeof(text), "data parallel over %d ranks (%s), ZeRO stage %d, %zu buckets of ~%g MB%s",
+                  comm_.world_size(), comm_.backend().c_str(), options_.zero, grads_.buckets().size(),
+                  options_.bucket_mb, options_.overlap ? "" : ", no overlap");
+    return text;
+  }
+
+  void write_state(const std::string& dir) const override {
+    const auto& names = rule_->state_names();
+    const auto& buckets = grads_.buckets();
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    if (!grads_.sharded()) {
+      if (comm_.rank() != 0) return;  // every rank holds the same state
+      for (const Param& p : grads_.params()) {
+        const int64_t n = p.tensor.numel();
+        for (size_t k = 0; k < names.size(); ++k) {
+          tensors.emplace_back(names[k] + "." + p.name, state_[p.bucket][k].narrow(0, p.offset, n).view(p.tensor.sizes()));
+        }
+      }
+      std::sort(tensors.begin(), tensors.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      write_safetensors_file((std::filesystem::path(dir) / kFullOptimizerFile).string(), tensors);
+      return;
+    }
+    for (size_t bi = 0; bi < buckets.size(); ++bi) {
+      for (const Segment& s : buckets[bi].owned) {
+        const std::string& name = grads_.params()[s.param].name;
+        for (size_t k = 0; k < names.size(); ++k) {
+          tensors.emplace_back(optimizer_piece_key(names[k], name, s.param_offset),
+                               state_[bi][k].narrow(0, s.chunk_offset, s.length));
+        }
+      }
+    }
+    write_safetensors_file(
+        (std::filesystem::path(dir) / optimizer_shard_file_name(comm_.rank(), comm_.world_size())).string(), tensors,
+        {{"openba.zero_stage", std::to_string(options_.zero)}});
+  }
+
+  void load_state(const OptimizerStateReader& reader, int64_t steps) override {
+    torch::NoGradGuard no_grad;
+    const auto& names = rule_->state_names();
+    auto read = [&](const std::string& kind, const std::string& name, int64_t offset, int64_t param_numel,
+                    torch::Tensor dest) {
+      torch::Tensor host = dest.device().is_cpu() ? dest : torch::empty({dest.numel()}, torch::kFloat);
+      reader.read(kind, name, offset, param_numel, host);
+      if (!dest.device().is_cpu()) dest.copy_(host);
+    };
+    const auto& buckets = grads_.buckets();
+    for (size_t bi = 0; bi < buckets.size(); ++bi) {
+      const Bucket& b = buckets[bi];
+      if (!grads_.sharded()) {
+        for (size_t i : b.params) {
+          const Param& p = grads_.params()[i];
+          const int64_t n = p.tensor.numel();
+          for (size_t k = 0; k < names.size(); ++k) read(names[k], p.name, 0, n, state_[bi][k].narrow(0, p.offset, n));
+        }
+        continue;
+      }
+      for (const Segment& s : b.owned) {
+        const Param& p = grads_.params()[s.param];
+        for (size_t k = 0; k < names.size(); ++k) {
+          read(names[k], p.name, s.param_offset, p.tensor.numel(), state_[bi][k].narrow(0, s.chunk_offset, s.length));
+        }
+      }
+    }
+    steps_ = steps;
+  }
+
+  CommTimings take_timings() override {
+    CommTimings t = grads_.timings();
+    grads_.timings() = CommTimings{};
+    return t;
+  }
+
+ private:
+  static std::vector<torch::Tensor> narrowed(const std::vector<torch::Tensor>& state, int64_t offset, int64_t n) {
+    std::vector<torch::Tensor> out;
+    for (const auto& t : state) out.push_back(t.narrow(0, offset, n));
+    return out;
+  }
+
+  BucketedGradients grads_;
+  std::unique_ptr<UpdateRule> rule_;
+  std::vector<std::vector<torch::Tensor>> state_;  // [bucket][state]
+  Communicator& comm_;
+  DataParallelOptions options_;
+  int64_t steps_ = 0;
 };
 
 }  // namespace
 
 std::unique_ptr<OptimizerEngine> make_data_parallel_engine(
-    const std::vector<std::pair<std::string, torch::Tensor>>& named, const AdamWOptions& adam, Communicator& comm,
-    const DataParallelOptions& options) {
-  return std::make_unique<DataParallelEngine>(named, adam, comm, options);
+    const std::vector<std::pair<std::string, torch::Tensor>>& named, std::unique_ptr<UpdateRule> rule,
+    Communicator& comm, const DataParallelOptions& options) {
+  return std::make_unique<DataParallelEngine>(named, std::move(rule), comm, options);
 }
 
 }  // namespace openba

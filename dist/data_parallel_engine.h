@@ -5,8 +5,11 @@
 //    backward of a step, and a full bucket's collective starts at once
 //    (buckets start in index order on every rank), overlapping the rest of
 //    backward;
-//  - zero 0: all-reduce, full AdamW on every rank (plain data parallel);
-//    zero 1: all-reduce, each rank keeps AdamW state for and updates only
+// The gradient side (BucketedGradients) and the optimizer side (the update
+// rule's state and the step) are two classes; the rule is pluggable
+// (train/update_rule.h).
+//  - zero 0: all-reduce, the full update on every rank (plain data parallel);
+//    zero 1: all-reduce, each rank keeps the rule's state for and updates only
 //            its 1/N of every bucket, then parameters are all-gathered;
 //    zero 2: every micro-batch's gradients are reduce-scattered as soon as a
 //            bucket is full and the full gradients freed; each rank keeps only
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "train/optimizer_engine.h"
+#include "train/update_rule.h"
 
 namespace openba {
 
@@ -31,8 +35,9 @@ struct DataParallelOptions {
   bool overlap = true;     // false: every collective starts after backward (for measuring overlap)
 };
 
+// The update rule (AdamW, or any UpdateRule) runs on what this rank owns.
 std::unique_ptr<OptimizerEngine> make_data_parallel_engine(
-    const std::vector<std::pair<std::string, torch::Tensor>>& named, const AdamWOptions& adam, Communicator& comm,
-    const DataParallelOptions& options);
+    const std::vector<std::pair<std::string, torch::Tensor>>& named, std::unique_ptr<UpdateRule> rule,
+    Communicator& comm, const DataParallelOptions& options);
 
 }  // namespace openba

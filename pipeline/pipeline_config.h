@@ -57,7 +57,7 @@
 #include <nlohmann/json.hpp>
 
 #include "compress/compress.h"
-#include "pipeline/step_kind.h"
+#include "report/step_kind.h"
 #include "util/config_node.h"
 
 namespace openba {

@@ -6,7 +6,7 @@
 #include "compress/layer_stage.h"
 #include "compress/stage_kind.h"
 #include "compress/width_units.h"
-#include "model/checkpoint.h"
+#include "runtime/checkpoint.h"
 #include "pipeline/scratch_baseline.h"
 #include "train/distillation.h"
 #include "tokenizer/layout.h"

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "model/config.h"
+#include "arch/openba/config.h"
 #include "pipeline/pipeline_config.h"
 #include "train/train_config.h"
 

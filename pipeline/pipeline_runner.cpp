@@ -9,11 +9,11 @@
 #include <filesystem>
 
 #include "compress/report.h"
-#include "model/checkpoint.h"
+#include "runtime/checkpoint.h"
 #include "pipeline/pipeline_config.h"
 #include "pipeline/pipeline_plan.h"
 #include "pipeline/pipeline_steps.h"
-#include "pipeline/report_html.h"
+#include "report/report_html.h"
 #include "pipeline/run_report.h"
 #include "pipeline/run_state.h"
 #include "pipeline/scratch_baseline.h"

@@ -9,7 +9,7 @@
 
 #include "compress/compress.h"
 #include "compress/report.h"
-#include "model/checkpoint.h"
+#include "runtime/checkpoint.h"
 #include "pipeline/pipeline_plan.h"
 #include "tokenizer/layout.h"
 #include "train/gradient_sync.h"

@@ -3,8 +3,8 @@
 #include <filesystem>
 
 #include "compress/report.h"
-#include "model/checkpoint.h"
-#include "pipeline/report_html.h"
+#include "runtime/checkpoint.h"
+#include "report/report_html.h"
 #include "pipeline/scratch_baseline.h"
 #include "util/fs.h"
 

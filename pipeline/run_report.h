@@ -1,4 +1,4 @@
-// RUN_DIR/report.json (the schema is in pipeline/report_html.h) built from
+// RUN_DIR/report.json (the schema is in report/report_html.h) built from
 // the run's state: one entry per step (done, or planned and not run yet),
 // the input model and the summary (base against final model).
 #pragma once
@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/config.h"
+#include "arch/openba/config.h"
 #include "pipeline/pipeline_config.h"
 #include "pipeline/pipeline_steps.h"
 #include "pipeline/run_state.h"

@@ -5,13 +5,13 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "model/checkpoint.h"
-#include "model/checkpoint_writer.h"
-#include "model/init.h"
-#include "model/initial_checkpoint.h"
+#include "runtime/checkpoint.h"
+#include "runtime/checkpoint_writer.h"
+#include "arch/openba/init.h"
+#include "runtime/initial_checkpoint.h"
 #include "pipeline/pipeline_plan.h"
 #include "pipeline/pipeline_steps.h"
-#include "pipeline/report_data.h"
+#include "report/report_data.h"
 #include "train/train_config.h"
 #include "util/error.h"
 #include "util/format.h"

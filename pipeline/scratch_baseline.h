@@ -58,7 +58,7 @@ void run_scratch_baseline(const PipelineRun& run, const PipelineConfig& pipeline
 // report.json's "baselines": {"scratch": ...} from the state's records and
 // the report's step entries (`steps`), the curves and the tokens to match
 // recomputed from the metrics files; null when the pipeline has no
-// baseline. Field list in pipeline/report_html.h.
+// baseline. Field list in report/report_html.h.
 nlohmann::ordered_json baselines_report(const PipelineConfig& pipeline, const nlohmann::ordered_json& steps,
                                         const RunState& state, const std::string& run_dir);
 

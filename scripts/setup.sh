@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libopenblas0-pthread                   # the CPU kernels' BLAS: 1.03-1.39x the wheel's MKL here (model/blas.h)
+  libopenblas0-pthread                   # the CPU kernels' BLAS: 1.03-1.39x the wheel's MKL here (ops/blas.h)
   libgloo-dev                            # gloo headers that c10d's ProcessGroupGloo.hpp includes (the wheel has none)
   libsentencepiece-dev sentencepiece     # tokenizer library and the real spm_* tools
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev catch2

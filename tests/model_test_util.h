@@ -1,7 +1,7 @@
 // Helpers for the torch-using model tests (include after tests/torch_test.h).
 #pragma once
 
-#include "model/openba_model.h"
+#include "arch/openba/openba_model.h"
 #include "util/thread_pool.h"
 
 namespace openba::test {

@@ -7,10 +7,10 @@
 #include <optional>
 #include <set>
 
-#include "model/autocast.h"
-#include "model/compute_path.h"
-#include "model/init.h"
-#include "model/openba_model.h"
+#include "ops/autocast.h"
+#include "ops/compute_path.h"
+#include "arch/openba/init.h"
+#include "arch/openba/openba_model.h"
 #include "tests/test_util.h"
 #include "train/ul2_batch.h"
 #include "tests/model_test_util.h"

@@ -6,14 +6,14 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "model/checkpoint.h"
-#include "model/checkpoint_writer.h"
-#include "model/evaluation.h"
-#include "model/init.h"
-#include "model/layout.h"
-#include "model/model_io.h"
-#include "model/safetensors.h"
-#include "model/torch_dtype.h"
+#include "runtime/checkpoint.h"
+#include "runtime/checkpoint_writer.h"
+#include "runtime/evaluation.h"
+#include "arch/openba/init.h"
+#include "arch/openba/layout.h"
+#include "runtime/model_io.h"
+#include "formats/safetensors.h"
+#include "ops/torch_dtype.h"
 #include "tests/test_util.h"
 #include "util/error.h"
 #include "util/resources.h"

@@ -6,13 +6,13 @@
 
 #include <filesystem>
 
-#include "compress/blockwise.h"
+#include "runtime/blockwise.h"
 #include "compress/layer_stage.h"
 #include "compress/width_scores.h"
 #include "compress/width_units.h"
-#include "model/checkpoint.h"
-#include "model/init.h"
-#include "model/model_io.h"
+#include "runtime/checkpoint.h"
+#include "arch/openba/init.h"
+#include "runtime/model_io.h"
 #include "tests/test_util.h"
 #include "tokenizer/spiece_edit.h"
 #include "tokenizer/spiece_model.h"

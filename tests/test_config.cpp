@@ -2,8 +2,8 @@
 // counts, checked against hand computations.
 #include <catch2/catch.hpp>
 
-#include "model/config.h"
-#include "model/layout.h"
+#include "arch/openba/config.h"
+#include "arch/openba/layout.h"
 #include "tests/test_util.h"
 #include "util/error.h"
 
@@ -108,7 +108,7 @@ TEST_CASE("config: config.json errors", "[config][bad-input]") {
       Contains("'hidden_size' must be an integer"));
 }
 
-#include "model/flops.h"
+#include "arch/openba/flops.h"
 
 TEST_CASE("flops: the section-6 count on a hand-computed case", "[config][flops]") {
   openba::ModelConfig c;

@@ -1,13 +1,13 @@
 // The fused CPU kernels against the plain ATen path they replace.
 #include "tests/torch_test.h"
 
-#include "model/blas.h"
-#include "model/compute_path.h"
-#include "model/cpu_allocator.h"
-#include "model/cpu_kernels.h"
-#include "model/cpu_runtime.h"
-#include "model/init.h"
-#include "model/openba_model.h"
+#include "ops/blas.h"
+#include "ops/compute_path.h"
+#include "ops/cpu_allocator.h"
+#include "ops/cpu_kernels.h"
+#include "ops/cpu_runtime.h"
+#include "arch/openba/init.h"
+#include "arch/openba/openba_model.h"
 #include "tests/model_test_util.h"
 #include "tests/test_util.h"
 #include "util/thread_pool.h"
@@ -165,7 +165,7 @@ TEST_CASE("cpu kernels: linear splits rows or columns and adds the bias", "[kern
 
 #include <functional>
 
-#include "model/cpu_autograd.h"
+#include "ops/cpu_autograd.h"
 #include "train/distillation.h"
 
 namespace {

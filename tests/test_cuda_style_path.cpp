@@ -1,4 +1,4 @@
-// The CUDA-style path (model/compute_path.h: ATen ops, attention through
+// The CUDA-style path (ops/compute_path.h: ATen ops, attention through
 // scaled_dot_product_attention, AdamW through ATen's _fused_adamw_), forced
 // on CPU, against the fused CPU kernels: the code a GPU runs is checked on a
 // machine without one (the Python reference checks it too:
@@ -8,10 +8,10 @@
 
 #include <optional>
 
-#include "model/compute_path.h"
-#include "model/evaluation.h"
-#include "model/init.h"
-#include "model/openba_model.h"
+#include "ops/compute_path.h"
+#include "runtime/evaluation.h"
+#include "arch/openba/init.h"
+#include "arch/openba/openba_model.h"
 #include "tests/model_test_util.h"
 #include "tests/test_util.h"
 #include "train/adamw.h"

@@ -6,7 +6,7 @@
 #include <map>
 
 #include "dist/launch_env.h"
-#include "model/safetensors_io.h"
+#include "runtime/safetensors_io.h"
 #include "train/adamw.h"
 #include "train/optimizer_state.h"
 #include "tests/test_util.h"

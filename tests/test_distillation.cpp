@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "model/cpu_autograd.h"
+#include "ops/cpu_autograd.h"
 #include "train/distillation.h"
 
 namespace {

@@ -1,10 +1,10 @@
 // Properties of the OpenBA forward pass that hold whatever the weights.
 #include "tests/torch_test.h"
 
-#include "model/config.h"
-#include "model/evaluation.h"
-#include "model/init.h"
-#include "model/openba_model.h"
+#include "arch/openba/config.h"
+#include "runtime/evaluation.h"
+#include "arch/openba/init.h"
+#include "arch/openba/openba_model.h"
 #include "tests/test_util.h"
 
 namespace {

@@ -1,4 +1,4 @@
-// The op table (model/op_backend.h): one forward, four backends. Each
+// The op table (ops/op_backend.h): one forward, four backends. Each
 // backend's forward agrees with the others; the backend is picked once per
 // forward by the documented rule; a BlockProbe sees the block's own
 // activations; the training forward issues each projection GEMM once.
@@ -9,10 +9,10 @@
 #include <map>
 #include <string>
 
-#include "model/compute_path.h"
-#include "model/init.h"
-#include "model/op_backend.h"
-#include "model/openba_model.h"
+#include "ops/compute_path.h"
+#include "arch/openba/init.h"
+#include "ops/op_backend.h"
+#include "arch/openba/openba_model.h"
 #include "tests/model_test_util.h"
 #include "tests/test_util.h"
 

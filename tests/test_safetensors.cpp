@@ -2,7 +2,7 @@
 // reader must refuse with an error naming the file and tensor.
 #include <catch2/catch.hpp>
 
-#include "model/safetensors.h"
+#include "formats/safetensors.h"
 #include "tests/test_util.h"
 #include "util/error.h"
 

@@ -1,11 +1,11 @@
 // The shape each compression stage leaves (compress/stage_kind.h), worked
 // out by hand: the stage and a pipeline's plan both call these. Also the
-// architecture descriptor (model/layout.h) that the stages read.
+// architecture descriptor (arch/openba/layout.h) that the stages read.
 #include "tests/torch_test.h"
 
 #include "compress/stage_kind.h"
 #include "compress/width_units.h"
-#include "model/layout.h"
+#include "arch/openba/layout.h"
 #include "tests/test_util.h"
 #include "util/error.h"
 

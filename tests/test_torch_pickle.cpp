@@ -2,8 +2,8 @@
 // state dict needs is understood; anything else is refused, never run.
 #include <catch2/catch.hpp>
 
-#include "model/torch_pickle.h"
-#include "model/zip_archive.h"
+#include "formats/torch_pickle.h"
+#include "formats/zip_archive.h"
 #include "util/error.h"
 
 using Catch::Matchers::Contains;

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "model/config.h"
+#include "arch/openba/config.h"
 
 namespace openba::test {
 

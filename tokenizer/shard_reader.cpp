@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "model/mapped_file.h"
+#include "formats/mapped_file.h"
 #include "util/counter_random.h"
 #include "util/error.h"
 #include "util/fs.h"

@@ -10,11 +10,11 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "model/autocast.h"
-#include "model/checkpoint.h"
-#include "model/evaluation.h"
-#include "model/mapped_file.h"
-#include "model/model_io.h"
+#include "ops/autocast.h"
+#include "runtime/checkpoint.h"
+#include "runtime/evaluation.h"
+#include "formats/mapped_file.h"
+#include "runtime/model_io.h"
 #include "tools/cli_common.h"
 #include "tools/torch_tool.h"
 #include "util/error.h"

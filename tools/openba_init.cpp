@@ -6,12 +6,12 @@
 #include <filesystem>
 #include <torch/torch.h>
 
-#include "model/checkpoint.h"
-#include "model/checkpoint_writer.h"
-#include "model/config.h"
-#include "model/init.h"
-#include "model/initial_checkpoint.h"
-#include "model/layout.h"
+#include "runtime/checkpoint.h"
+#include "runtime/checkpoint_writer.h"
+#include "arch/openba/config.h"
+#include "arch/openba/init.h"
+#include "runtime/initial_checkpoint.h"
+#include "arch/openba/layout.h"
 #include "tokenizer/layout.h"
 #include "tools/cli_common.h"
 #include "tools/torch_tool.h"

@@ -7,8 +7,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "model/checkpoint.h"
-#include "model/layout.h"
+#include "runtime/checkpoint.h"
+#include "arch/openba/layout.h"
 #include "tools/cli_common.h"
 #include "util/format.h"
 

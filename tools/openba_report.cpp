@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "pipeline/report_html.h"
+#include "report/report_html.h"
 #include "tools/cli_common.h"
 #include "util/error.h"
 #include "util/fs.h"

@@ -2,7 +2,7 @@
 
 #include <c10/util/Exception.h>
 
-#include "model/cpu_runtime.h"
+#include "ops/cpu_runtime.h"
 #include "tools/cli_common.h"
 #include "util/error.h"
 

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "model/compute_path.h"
+#include "ops/compute_path.h"
 #include "train/optimizer_state.h"
 #include "util/error.h"
 #include "util/thread_pool.h"

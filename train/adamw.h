@@ -61,7 +61,7 @@ class AdamW {
 // and the sharded (ZeRO) optimizer so both compute the same updates. CPU
 // float32 slices go through one fused loop each (bit-identical across
 // engines); CUDA slices, or any slices on the CUDA-style path
-// (model/compute_path.h), through ATen's multi-tensor _fused_adamw_, one
+// (ops/compute_path.h), through ATen's multi-tensor _fused_adamw_, one
 // call per weight-decay group.
 struct AdamWStepSizes {
   int64_t t = 1;  // the step being taken, from 1

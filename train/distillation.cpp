@@ -5,11 +5,11 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "model/autocast.h"
-#include "model/checkpoint.h"
-#include "model/op_backend.h"
-#include "model/model_io.h"
-#include "model/torch_dtype.h"
+#include "ops/autocast.h"
+#include "runtime/checkpoint.h"
+#include "ops/op_backend.h"
+#include "runtime/model_io.h"
+#include "ops/torch_dtype.h"
 #include "tokenizer/layout.h"
 #include "util/error.h"
 #include "util/format.h"

@@ -19,8 +19,8 @@
 #include <cstdint>
 #include <string>
 
-#include "model/checkpoint.h"
-#include "model/openba_model.h"
+#include "runtime/checkpoint.h"
+#include "arch/openba/openba_model.h"
 #include "train/train_config.h"
 
 namespace openba {
@@ -75,7 +75,7 @@ void check_teacher_top_k(int64_t top_k, int64_t rows);
 // Per-row T^2 * KL(teacher_T || student_T) for student logits [R, V] (fp32),
 // labels [R] (-100 = not counted: 0) and the teacher's targets for the same
 // rows. Differentiable in the student logits: the distillation_kl op of
-// select_op_backend(logits) (model/op_backend.h).
+// select_op_backend(logits) (ops/op_backend.h).
 torch::Tensor distillation_loss(const torch::Tensor& student_logits, const torch::Tensor& labels,
                                 const TeacherTargets& teacher, double temperature);
 

@@ -13,6 +13,7 @@
 
 #include "train/adamw.h"
 #include "train/optimizer_engine.h"
+#include "train/update_rule.h"
 
 namespace openba {
 
@@ -34,7 +35,7 @@ class GradientSync {
   // The engine that turns this rank's gradients into updates (gradient
   // averaging across ranks, optimizer sharding).
   virtual std::unique_ptr<OptimizerEngine> make_engine(const std::vector<std::pair<std::string, torch::Tensor>>& named,
-                                                       const AdamWOptions& adam) = 0;
+                                                       std::unique_ptr<UpdateRule> rule) = 0;
 };
 
 class LocalSync final : public GradientSync {
@@ -46,8 +47,8 @@ class LocalSync final : public GradientSync {
   std::string broadcast_string(const std::string&, const std::string& value) override { return value; }
   void require_same(const std::string&, const std::string&) override {}
   std::unique_ptr<OptimizerEngine> make_engine(const std::vector<std::pair<std::string, torch::Tensor>>& named,
-                                               const AdamWOptions& adam) override {
-    return make_local_engine(named, adam);
+                                               std::unique_ptr<UpdateRule> rule) override {
+    return make_local_engine(named, std::move(rule));
   }
 };
 

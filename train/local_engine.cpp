@@ -1,11 +1,12 @@
-// The one-process optimizer engine: AdamW over whole parameters.
+// The one-process optimizer engine: an update rule over whole parameters.
 #include <torch/torch.h>
 
 #include <filesystem>
 
-#include "model/safetensors_io.h"
+#include "runtime/safetensors_io.h"
 #include "train/optimizer_engine.h"
 #include "train/optimizer_state.h"
+#include "train/update_rule.h"
 
 namespace openba {
 
@@ -26,8 +27,16 @@ namespace {
 
 class LocalEngine final : public OptimizerEngine {
  public:
-  LocalEngine(const std::vector<std::pair<std::string, torch::Tensor>>& named, const AdamWOptions& options)
-      : named_(named), optimizer_(AdamW::default_groups(named), options) {}
+  LocalEngine(const std::vector<std::pair<std::string, torch::Tensor>>& named, std::unique_ptr<UpdateRule> rule)
+      : named_(named), rule_(std::move(rule)) {
+    for (const auto& [name, p] : named_) {
+      std::vector<torch::Tensor> state;
+      for (size_t k = 0; k < rule_->state_names().size(); ++k) {
+        state.push_back(torch::zeros_like(p, torch::MemoryFormat::Contiguous));
+      }
+      state_.push_back(std::move(state));
+    }
+  }
 
   void zero_grad() override {
     for (const auto& [name, p] : named_) {
@@ -54,32 +63,68 @@ class LocalEngine final : public OptimizerEngine {
       if (p.grad().defined()) p.mutable_grad().mul_(scale);
     }
   }
-  void step(double lr) override { optimizer_.step(lr); }
-  int64_t steps() const override { return optimizer_.steps(); }
-  uint64_t state_bytes() const override { return optimizer_.state_bytes(); }
+  // Parameters without a gradient are left alone.
+  void step(double lr) override {
+    torch::NoGradGuard no_grad;
+    ++steps_;
+    std::vector<UpdateRule::Run> runs;
+    for (size_t i = 0; i < named_.size(); ++i) {
+      const torch::Tensor& p = named_[i].second;
+      const torch::Tensor g = p.grad();
+      if (!g.defined()) continue;
+      runs.push_back({p, g, state_[i], p.dim() >= 2});
+    }
+    rule_->update(runs, steps_, lr);
+  }
+  int64_t steps() const override { return steps_; }
+  uint64_t state_bytes() const override {
+    uint64_t total = 0;
+    for (const auto& state : state_) {
+      for (const auto& t : state) total += static_cast<uint64_t>(t.numel() * t.element_size());
+    }
+    return total;
+  }
   uint64_t gradient_bytes() const override {
     uint64_t total = 0;
     for (const auto& [name, p] : named_) total += static_cast<uint64_t>(p.numel() * p.element_size());
     return total;
   }
-  std::string describe() const override { return "AdamW (one process)"; }
+  std::string describe() const override { return rule_->name() + " (one process)"; }
+  // "<state>.<parameter>" for each parameter in order, each state in the rule's order.
   void write_state(const std::string& dir) const override {
-    write_safetensors_file((std::filesystem::path(dir) / kFullOptimizerFile).string(), optimizer_.state_tensors());
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    for (size_t i = 0; i < named_.size(); ++i) {
+      for (size_t k = 0; k < state_[i].size(); ++k) {
+        tensors.emplace_back(rule_->state_names()[k] + "." + named_[i].first, state_[i][k]);
+      }
+    }
+    write_safetensors_file((std::filesystem::path(dir) / kFullOptimizerFile).string(), tensors);
   }
   void load_state(const OptimizerStateReader& reader, int64_t steps) override {
-    optimizer_.load_state(reader, steps);
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < named_.size(); ++i) {
+      for (size_t k = 0; k < state_[i].size(); ++k) {
+        torch::Tensor& target = state_[i][k];
+        torch::Tensor host = torch::empty({target.numel()}, torch::kFloat);
+        reader.read(rule_->state_names()[k], named_[i].first, 0, target.numel(), host);
+        target.copy_(host.view(target.sizes()));
+      }
+    }
+    steps_ = steps;
   }
 
  private:
   std::vector<std::pair<std::string, torch::Tensor>> named_;
-  AdamW optimizer_;
+  std::unique_ptr<UpdateRule> rule_;
+  std::vector<std::vector<torch::Tensor>> state_;  // [parameter][state]
+  int64_t steps_ = 0;
 };
 
 }  // namespace
 
 std::unique_ptr<OptimizerEngine> make_local_engine(const std::vector<std::pair<std::string, torch::Tensor>>& named,
-                                                   const AdamWOptions& options) {
-  return std::make_unique<LocalEngine>(named, options);
+                                                   std::unique_ptr<UpdateRule> rule) {
+  return std::make_unique<LocalEngine>(named, std::move(rule));
 }
 
 }  // namespace openba

@@ -1,6 +1,7 @@
 // How gradients become parameter updates. The trainer drives one of these
 // per run and does not know which:
-//   local engine (one process): AdamW over whole parameters;
+// Both apply an UpdateRule (train/update_rule.h: AdamW today) to what they own:
+//   local engine (one process): the rule over whole parameters;
 //   data-parallel engine (dist/): gradients averaged across ranks by bucketed
 //     collectives that start during backward, optionally with the optimizer
 //     state sharded across ranks (ZeRO stage 1 / 2).
@@ -56,9 +57,10 @@ class OptimizerEngine {
   virtual CommTimings take_timings() { return {}; }
 };
 
-// One process: AdamW over whole parameters.
+class UpdateRule;
+// One process: the update rule over whole parameters.
 std::unique_ptr<OptimizerEngine> make_local_engine(const std::vector<std::pair<std::string, torch::Tensor>>& named,
-                                                   const AdamWOptions& options);
+                                                   std::unique_ptr<UpdateRule> rule);
 
 // Shared by the engines: sqrt(sum of squares) of every defined gradient, in double.
 double local_grad_norm_squared(const std::vector<torch::Tensor>& grads);

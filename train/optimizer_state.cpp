@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <regex>
 
-#include "model/mapped_file.h"
-#include "model/safetensors.h"
+#include "formats/mapped_file.h"
+#include "formats/safetensors.h"
 #include "util/error.h"
 
 namespace openba {

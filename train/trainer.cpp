@@ -10,16 +10,16 @@
 #include <optional>
 #include <nlohmann/json.hpp>
 
-#include "model/autocast.h"
-#include "model/checkpoint.h"
-#include "model/cpu_runtime.h"
-#include "model/evaluation.h"
-#include "model/flops.h"
-#include "model/gemm_yardstick.h"
-#include "model/model_io.h"
+#include "ops/autocast.h"
+#include "runtime/checkpoint.h"
+#include "ops/cpu_runtime.h"
+#include "runtime/evaluation.h"
+#include "arch/openba/flops.h"
+#include "ops/gemm_yardstick.h"
+#include "runtime/model_io.h"
 #include "tokenizer/layout.h"
 #include "tokenizer/shard_reader.h"
-#include "model/checkpoint_writer.h"
+#include "runtime/checkpoint_writer.h"
 #include "train/adamw.h"
 #include "train/distillation.h"
 #include "train/fault_injection.h"
@@ -28,6 +28,7 @@
 #include "train/metrics_log.h"
 #include "train/training_checkpoint.h"
 #include "train/ul2_batch.h"
+#include "train/update_rule.h"
 #include "train/ul2_stream.h"
 #include "util/counter_random.h"
 #include "util/error.h"
@@ -266,7 +267,7 @@ Trainer::Trainer(const TrainConfig& c, const TrainerRun& run, GradientSync& sync
   adam.beta2 = c.beta2;
   adam.eps = c.eps;
   adam.weight_decay = c.weight_decay;
-  optimizer_ = sync.make_engine(named, adam);
+  optimizer_ = sync.make_engine(named, make_adamw_rule(adam));
   tokenizer_files_ = init_->tokenizer_files();
 
   state_.config_hash = config_hash;

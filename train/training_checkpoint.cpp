@@ -8,11 +8,11 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "model/checkpoint.h"
-#include "model/checkpoint_writer.h"
-#include "model/layout.h"
-#include "model/model_io.h"
-#include "model/safetensors_io.h"
+#include "runtime/checkpoint.h"
+#include "runtime/checkpoint_writer.h"
+#include "arch/openba/layout.h"
+#include "runtime/model_io.h"
+#include "runtime/safetensors_io.h"
 #include "train/optimizer_engine.h"
 #include "train/optimizer_state.h"
 #include "util/error.h"
@@ -106,14 +106,7 @@ TrainerState read_training_checkpoint(const std::string& path, OpenBAModelImpl& 
     s.nonfinite_total = j.at("nonfinite_total").get<int64_t>();
     s.nonfinite_in_a_row = j.at("nonfinite_in_a_row").get<int64_t>();
     s.config_hash = j.value("config_hash", "");
-    torch::NoGradGuard no_grad;
-    auto params = model.named_parameters(true);
-    for (const TensorSpec& spec : openba_tensor_specs(model.config)) {
-      if (spec.name == kLmHeadWeightName && model.lm_head_tied()) continue;
-      torch::Tensor* param = params.find(spec.name);
-      if (!param) throw Error("model has no parameter '" + spec.name + "'");
-      param->copy_(ck.tensor(spec.name));
-    }
+    fill_parameters(model, [&](const TensorSpec& spec) { return ck.tensor(spec.name); });
     optimizer.load_state(OptimizerStateReader::open(path), j.at("optimizer_steps").get<int64_t>());
   } catch (const nlohmann::json::exception& e) {
     throw Error(state_path + ": missing or malformed field (" + e.what() + ")");

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "model/op_backend.h"
-#include "model/evaluation.h"
+#include "ops/op_backend.h"
+#include "runtime/evaluation.h"
 #include "train/distillation.h"
 
 namespace openba {

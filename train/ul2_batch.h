@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/openba_model.h"
+#include "arch/openba/openba_model.h"
 #include "train/ul2_stream.h"
 
 namespace openba {

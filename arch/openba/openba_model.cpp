@@ -1,0 +1,261 @@
+#include "arch/openba/openba_model.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <set>
+
+#include "arch/openba/block_checkpoint.h"
+#include "util/error.h"
+
+namespace openba {
+namespace {
+
+torch::nn::Linear make_linear(int64_t in, int64_t out, bool bias) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+}
+
+torch::nn::LayerNorm make_norm(const ModelConfig& c) {
+  return torch::nn::LayerNorm(
+      torch::nn::LayerNormOptions({c.d_model}).eps(c.layernorm_eps).elementwise_affine(true));
+}
+
+torch::Tensor norm(const OpBackend& ops, const torch::nn::LayerNorm& ln, const torch::Tensor& x) {
+  return ops.layer_norm(x, ln->weight, ln->bias, ln->options.eps());
+}
+
+torch::Tensor linear(const OpBackend& ops, const torch::nn::Linear& l, const torch::Tensor& x) {
+  return ops.linear(x, l->weight, l->bias);
+}
+
+}  // namespace
+
+// --- attention ---------------------------------------------------------------
+
+SelfAttentionImpl::SelfAttentionImpl(const ModelConfig& c)
+    : heads(c.num_heads), kv_channels(c.kv_channels), dropout(c.attention_dropout) {
+  qkv = register_module("qkv", make_linear(c.d_model, 3 * c.attention_width(), c.add_qkv_bias));
+  o = register_module("o", make_linear(c.attention_width(), c.d_model, c.add_qkv_bias));
+}
+
+torch::Tensor SelfAttentionImpl::forward(const OpBackend& ops, const torch::Tensor& x, const AttentionMask& mask,
+                                         const RotaryTables& rope, BlockProbe* probe) {
+  auto context = ops.self_attention(x, qkv->weight, qkv->bias, {heads, kv_channels}, rope, mask,
+                                    is_training() ? dropout : 0.0);
+  if (probe) probe->attention_context(false, context);
+  return linear(ops, o, context);
+}
+
+CrossAttentionImpl::CrossAttentionImpl(const ModelConfig& c)
+    : heads(c.num_heads), kv_channels(c.kv_channels), dropout(c.attention_dropout) {
+  q = register_module("q", make_linear(c.d_model, c.attention_width(), c.add_qkv_bias));
+  kv = register_module("kv", make_linear(c.d_model, 2 * c.attention_width(), c.add_qkv_bias));
+  o = register_module("o", make_linear(c.attention_width(), c.d_model, c.add_qkv_bias));
+}
+
+torch::Tensor CrossAttentionImpl::forward(const OpBackend& ops, const torch::Tensor& x, const torch::Tensor& memory,
+                                          const AttentionMask& mask, BlockProbe* probe) {
+  auto context = ops.cross_attention(x, memory, q->weight, q->bias, kv->weight, kv->bias, {heads, kv_channels}, mask,
+                                     is_training() ? dropout : 0.0);
+  if (probe) probe->attention_context(true, context);
+  return linear(ops, o, context);
+}
+
+// --- MLP and blocks -------------------------------------------------------------
+
+SwiGluMlpImpl::SwiGluMlpImpl(const ModelConfig& c) : ffn_hidden(c.ffn_hidden) {
+  fc_in = register_module("fc_in", make_linear(c.d_model, 2 * c.ffn_hidden, c.add_ffn_bias));
+  fc_out = register_module("fc_out", make_linear(c.ffn_hidden, c.d_model, c.add_ffn_bias));
+}
+
+torch::Tensor SwiGluMlpImpl::forward(const OpBackend& ops, const torch::Tensor& x, BlockProbe* probe) {
+  auto activation = ops.gated_activation(linear(ops, fc_in, x), ffn_hidden);
+  if (probe) probe->ffn_activation(activation);
+  return linear(ops, fc_out, activation);
+}
+
+BlockImpl::BlockImpl(const ModelConfig& c, bool decoder)
+    : is_decoder(decoder), dropout(c.hidden_dropout) {
+  input_layernorm = register_module("input_layernorm", make_norm(c));
+  self_attn = register_module("self_attn", SelfAttention(c));
+  post_attn_layernorm = register_module("post_attn_layernorm", make_norm(c));
+  if (is_decoder) {
+    inter_attn = register_module("inter_attn", CrossAttention(c));
+    post_inter_attn_layernorm = register_module("post_inter_attn_layernorm", make_norm(c));
+  }
+  mlp = register_module("mlp", SwiGluMlp(c));
+}
+
+torch::Tensor BlockImpl::forward(const OpBackend& ops, const torch::Tensor& x, const AttentionMask& self_mask,
+                                 const RotaryTables& rope, const torch::Tensor& memory,
+                                 const AttentionMask& memory_mask, BlockProbe* probe) {
+  const double p = is_training() ? dropout : 0.0;
+  auto normed = norm(ops, input_layernorm, x);
+  if (probe) probe->norm_output(normed);
+  auto h = ops.residual_add(x, self_attn->forward(ops, normed, self_mask, rope, probe), p);
+  normed = norm(ops, post_attn_layernorm, h);
+  if (probe) probe->norm_output(normed);
+  if (is_decoder) {
+    h = ops.residual_add(h, inter_attn->forward(ops, normed, memory, memory_mask, probe), p);
+    normed = norm(ops, post_inter_attn_layernorm, h);
+    if (probe) probe->norm_output(normed);
+  }
+  return ops.residual_add(h, mlp->forward(ops, normed, probe), p);
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionMask& self_mask, const RotaryTables& rope,
+                                 const torch::Tensor& memory, const AttentionMask& memory_mask) {
+  return forward(select_op_backend(x), x, self_mask, rope, memory, memory_mask);
+}
+
+StackImpl::StackImpl(const ModelConfig& c, bool decoder) : is_decoder(decoder) {
+  block = register_module("block", torch::nn::ModuleList());
+  const int64_t layers = decoder ? c.decoder_layers : c.encoder_layers;
+  for (int64_t i = 0; i < layers; ++i) block->push_back(Block(c, decoder));
+  final_layernorm = register_module("final_layernorm", make_norm(c));
+}
+
+// --- the model ------------------------------------------------------------------
+
+torch::Tensor shift_right(const torch::Tensor& labels, int64_t decoder_start_token_id,
+                          int64_t pad_token_id) {
+  auto shifted = torch::empty_like(labels);
+  shifted.select(1, 0).fill_(decoder_start_token_id);
+  if (labels.size(1) > 1) {
+    shifted.narrow(1, 1, labels.size(1) - 1).copy_(labels.narrow(1, 0, labels.size(1) - 1));
+  }
+  return shifted.masked_fill_(shifted == -100, pad_token_id);
+}
+
+OutputProjectionImpl::OutputProjectionImpl(torch::Tensor weight_tensor, torch::Tensor bias_tensor) {
+  weight = register_parameter("weight", weight_tensor);
+  if (bias_tensor.defined()) bias = register_parameter("bias", bias_tensor);
+}
+
+
+OpenBAModelImpl::OpenBAModelImpl(const ModelConfig& c) : config(c) {
+  shared_embedding = register_module(
+      "shared_embedding", torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab_size, c.d_model)));
+  encoder = register_module("encoder", Stack(c, false));
+  decoder = register_module("decoder", Stack(c, true));
+  torch::Tensor bias;
+  if (c.add_lm_head_bias) bias = torch::zeros({c.vocab_size}, shared_embedding->weight.options());
+  lm_head = register_module("lm_head", OutputProjection(shared_embedding->weight, bias));
+}
+
+void OpenBAModelImpl::tie_lm_head() {
+  lm_head = replace_module("lm_head", OutputProjection(shared_embedding->weight, lm_head->bias));
+}
+
+void OpenBAModelImpl::untie_lm_head() {
+  torch::NoGradGuard no_grad;
+  auto copy = shared_embedding->weight.detach().clone().requires_grad_(shared_embedding->weight.requires_grad());
+  lm_head = replace_module("lm_head", OutputProjection(copy, lm_head->bias));
+}
+
+bool OpenBAModelImpl::lm_head_tied() const {
+  return lm_head->weight.unsafeGetTensorImpl() == shared_embedding->weight.unsafeGetTensorImpl();
+}
+
+torch::Tensor OpenBAModelImpl::run_block(const OpBackend& ops, BlockImpl& block, const torch::Tensor& x,
+                                         const AttentionMask& self_mask, const RotaryTables& rope,
+                                         const torch::Tensor& memory, const AttentionMask& memory_mask) {
+  if (activation_checkpointing && is_training() && torch::GradMode::is_enabled()) {
+    return checkpointed_block_forward(ops, block, x, self_mask, rope, memory, memory_mask);
+  }
+  return block.forward(ops, x, self_mask, rope, memory, memory_mask);
+}
+
+torch::Tensor OpenBAModelImpl::encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
+  return encode(select_op_backend(shared_embedding->weight), input_ids, attention_mask);
+}
+
+torch::Tensor OpenBAModelImpl::encode(const OpBackend& ops, const torch::Tensor& input_ids,
+                                      const torch::Tensor& attention_mask) {
+  auto x = shared_embedding(input_ids);
+  const AttentionMask mask = key_padding_mask(attention_mask);
+  auto rope = make_rotary_tables(input_ids.size(1), config.kv_channels, config.rope_base, x.device());
+  for (int64_t i = 0; i < encoder->size(); ++i) x = run_block(ops, *encoder->layer(i), x, mask, rope, {}, {});
+  return norm(ops, encoder->final_layernorm, x);
+}
+
+torch::Tensor OpenBAModelImpl::decode(const torch::Tensor& decoder_input_ids,
+                                      const torch::Tensor& decoder_attention_mask,
+                                      const torch::Tensor& encoder_states,
+                                      const torch::Tensor& encoder_attention_mask) {
+  return decode(select_op_backend(shared_embedding->weight), decoder_input_ids, decoder_attention_mask, encoder_states,
+                encoder_attention_mask);
+}
+
+torch::Tensor OpenBAModelImpl::decode(const OpBackend& ops, const torch::Tensor& decoder_input_ids,
+                                      const torch::Tensor& decoder_attention_mask,
+                                      const torch::Tensor& encoder_states,
+                                      const torch::Tensor& encoder_attention_mask) {
+  auto x = shared_embedding(decoder_input_ids);
+  const AttentionMask self_mask = key_padding_mask(decoder_attention_mask, /*causal=*/true);
+  const AttentionMask memory_mask = key_padding_mask(encoder_attention_mask);
+  auto rope = make_rotary_tables(decoder_input_ids.size(1), config.kv_channels, config.rope_base, x.device());
+  for (int64_t i = 0; i < decoder->size(); ++i) {
+    x = run_block(ops, *decoder->layer(i), x, self_mask, rope, encoder_states, memory_mask);
+  }
+  return norm(ops, decoder->final_layernorm, x);
+}
+
+torch::Tensor project_to_vocabulary(const OpBackend& ops, const ModelConfig& config, const torch::Tensor& states,
+                                    const torch::Tensor& weight, const torch::Tensor& bias) {
+  auto h = states;
+  if (config.tie_word_embeddings) h = h * std::pow(static_cast<double>(config.d_model), -0.5);
+  return ops.linear(h, weight, bias).to(torch::kFloat);
+}
+
+torch::Tensor OpenBAModelImpl::project(const torch::Tensor& decoder_states) {
+  return project(select_op_backend(decoder_states), decoder_states);
+}
+
+torch::Tensor OpenBAModelImpl::project(const OpBackend& ops, const torch::Tensor& decoder_states) {
+  return project_to_vocabulary(ops, config, decoder_states, lm_head->weight, lm_head->bias);
+}
+
+torch::Tensor OpenBAModelImpl::forward(const Seq2SeqBatch& batch) {
+  const OpBackend& ops = select_op_backend(shared_embedding->weight);
+  auto enc = encode(ops, batch.input_ids, batch.encoder_mask());
+  auto dec = decode(ops, batch.decoder_input_ids, batch.decoder_mask(), enc, batch.encoder_mask());
+  return project(ops, dec);
+}
+
+void set_activation_checkpointing(OpenBAModelImpl& model, bool enabled) { model.activation_checkpointing = enabled; }
+
+void set_dropout(OpenBAModelImpl& model, double probability) {
+  model.config.hidden_dropout = probability;
+  model.config.attention_dropout = probability;
+  for (Stack stack : {model.encoder, model.decoder}) {
+    for (int64_t i = 0; i < stack->size(); ++i) {
+      Block block = stack->layer(i);
+      block->dropout = probability;
+      block->self_attn->dropout = probability;
+      if (block->is_decoder) block->inter_attn->dropout = probability;
+    }
+  }
+}
+
+void fill_parameters(OpenBAModelImpl& model, const std::function<torch::Tensor(const TensorSpec&)>& source) {
+  torch::NoGradGuard no_grad;
+  auto params = model.named_parameters(true);
+  for (const TensorSpec& spec : openba_tensor_specs(model.config)) {
+    if (spec.name == kLmHeadWeightName && model.lm_head_tied()) continue;
+    torch::Tensor* param = params.find(spec.name);
+    if (!param) throw Error("model has no parameter '" + spec.name + "'");
+    param->copy_(source(spec));
+  }
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> unique_named_parameters(OpenBAModelImpl& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  std::set<const void*> seen;
+  for (const auto& item : model.named_parameters(true)) {
+    if (seen.insert(item.value().unsafeGetTensorImpl()).second) out.emplace_back(item.key(), item.value());
+  }
+  return out;
+}
+
+}  // namespace openba

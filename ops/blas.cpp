@@ -1,0 +1,97 @@
+#include "ops/blas.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "util/error.h"
+
+namespace openba {
+namespace {
+
+using Sgemm = void (*)(const char* transa, const char* transb, const int* m, const int* n,
+                       const int* k, const float* alpha, const float* a, const int* lda,
+                       const float* b, const int* ldb, const float* beta, float* c, const int* ldc);
+using SetThreads = void (*)(int);  // mkl_set_num_threads_local's result (the previous count) is not used
+using GetThreads = int (*)();
+
+struct Library {
+  const char* name = "none";
+  Sgemm sgemm = nullptr;
+  SetThreads set_threads = nullptr;
+  GetThreads get_threads = nullptr;
+};
+
+Library open_openblas() {
+  Library lib;
+  // RTLD_LOCAL: its symbols stay out of the process namespace, so LibTorch
+  // keeps resolving to its own BLAS.
+  void* handle = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+  if (!handle) return lib;
+  lib.sgemm = reinterpret_cast<Sgemm>(dlsym(handle, "sgemm_"));
+  lib.set_threads = reinterpret_cast<SetThreads>(dlsym(handle, "openblas_set_num_threads"));
+  lib.get_threads = reinterpret_cast<GetThreads>(dlsym(handle, "openblas_get_num_threads"));
+  if (lib.sgemm) lib.name = "openblas";
+  return lib;
+}
+
+Library process_blas() {
+  Library lib;
+  lib.sgemm = reinterpret_cast<Sgemm>(dlsym(RTLD_DEFAULT, "sgemm_"));
+  if (!lib.sgemm) return lib;
+  lib.name = "torch";
+  if ((lib.set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))) {
+    lib.get_threads = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  } else {
+    // MKL's C entry points (mkl_service.h maps mkl_set_num_threads_local to
+    // it); the wheel's lower-case names alias the Fortran ones, which take
+    // pointers.
+    lib.set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "MKL_Set_Num_Threads_Local"));
+    lib.get_threads = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "MKL_Get_Max_Threads"));
+  }
+  return lib;
+}
+
+Library choose() {
+  const char* env = std::getenv("OPENBA_BLAS");
+  const std::string wanted = env ? env : "";
+  if (wanted == "openblas") {
+    Library lib = open_openblas();
+    if (!lib.sgemm) throw Error("OPENBA_BLAS=openblas: libopenblas.so.0 does not load (apt-get install libopenblas0-pthread)");
+    return lib;
+  }
+  if (wanted == "torch") return process_blas();
+  if (!wanted.empty()) throw Error("OPENBA_BLAS=" + wanted + ": expected openblas or torch");
+  Library lib = open_openblas();
+  return lib.sgemm ? lib : process_blas();
+}
+
+const Library& library() {
+  static const Library lib = choose();
+  return lib;
+}
+
+}  // namespace
+
+bool have_direct_sgemm() { return library().sgemm != nullptr; }
+const char* direct_blas_name() { return library().name; }
+
+int direct_blas_threads() { return library().get_threads ? library().get_threads() : -1; }
+
+void set_direct_blas_threads(int threads) {
+  if (library().set_threads) library().set_threads(threads);
+}
+
+void sgemm_row_major(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                     int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  Sgemm fn = library().sgemm;
+  if (!fn) throw Error("no BLAS sgemm_ in this process");
+  // A row-major matrix is the column-major view of its transpose, so
+  // C^T = op(B)^T op(A)^T in column-major terms: swap the operands.
+  const char ta = trans_a ? 'T' : 'N';
+  const char tb = trans_b ? 'T' : 'N';
+  fn(&tb, &ta, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc);
+}
+
+}  // namespace openba

@@ -1,0 +1,97 @@
+#include "ops/ops_aten.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace openba {
+namespace {
+
+// [B, H, T, kv] -> [B, T, H*kv]
+torch::Tensor merge_heads(const torch::Tensor& x) {
+  return x.transpose(1, 2).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
+}
+
+}  // namespace
+
+torch::Tensor AtenOps::linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) const {
+  return torch::nn::functional::linear(x, weight, bias);
+}
+
+torch::Tensor AtenOps::layer_norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                  double eps) const {
+  return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps);
+}
+
+// ATen's SDPA takes its flash kernel on CUDA when nothing but causality
+// hides keys, the memory-efficient one with the additive padding mask. The
+// reference fills hidden scores with -10000; adding -10000 gives the same
+// softmax wherever a query sees any key (exp(-10000) is 0 in fp32), and a
+// query that sees none (an all-padding input) stays finite.
+torch::Tensor AtenOps::attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                              const AttentionMask& mask, double dropout) const {
+  if (!mask.key_hidden.defined()) {
+    return at::scaled_dot_product_attention(q, k, v, {}, dropout, /*is_causal=*/mask.causal);
+  }
+  auto hidden = mask.dense(q.size(2), k.size(2));
+  auto bias = torch::zeros(hidden.sizes(), q.options()).masked_fill_(hidden, kMaskedScore);
+  return at::scaled_dot_product_attention(q, k, v, bias, dropout, false);
+}
+
+torch::Tensor AtenMathOps::attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                  const AttentionMask& mask, double dropout) const {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  auto scores = torch::matmul(q, k.transpose(-1, -2)) * scale;
+  auto hidden = mask.dense(q.size(2), k.size(2));
+  if (hidden.defined()) scores = scores.masked_fill(hidden, kMaskedScore);
+  auto probs = torch::softmax(scores, -1);
+  if (dropout > 0) probs = torch::dropout(probs, dropout, true);
+  return torch::matmul(probs, v);
+}
+
+torch::Tensor AtenOps::self_attention(const torch::Tensor& x, const torch::Tensor& qkv_weight,
+                                      const torch::Tensor& qkv_bias, AttentionHeads shape, const RotaryTables& rope,
+                                      const AttentionMask& mask, double dropout) const {
+  const int64_t b = x.size(0), t = x.size(1);
+  auto per_head = linear(x, qkv_weight, qkv_bias).view({b, t, shape.heads, 3, shape.kv_channels});
+  auto q = apply_rotary(per_head.select(3, 0), rope).transpose(1, 2);
+  auto k = apply_rotary(per_head.select(3, 1), rope).transpose(1, 2);
+  auto v = per_head.select(3, 2).transpose(1, 2);
+  return merge_heads(attend(q, k, v, mask, dropout));
+}
+
+torch::Tensor AtenOps::cross_attention(const torch::Tensor& x, const torch::Tensor& memory,
+                                       const torch::Tensor& q_weight, const torch::Tensor& q_bias,
+                                       const torch::Tensor& kv_weight, const torch::Tensor& kv_bias,
+                                       AttentionHeads shape, const AttentionMask& mask, double dropout) const {
+  const int64_t b = x.size(0), t = x.size(1), s = memory.size(1);
+  auto query = linear(x, q_weight, q_bias).view({b, t, shape.heads, shape.kv_channels}).transpose(1, 2);
+  auto mixed = linear(memory, kv_weight, kv_bias).view({b, s, shape.heads, 2, shape.kv_channels});
+  auto key = mixed.select(3, 0).transpose(1, 2);
+  auto value = mixed.select(3, 1).transpose(1, 2);
+  return merge_heads(attend(query, key, value, mask, dropout));
+}
+
+torch::Tensor AtenOps::gated_activation(const torch::Tensor& h, int64_t ffn_hidden) const {
+  return torch::silu(h.narrow(-1, 0, ffn_hidden)) * h.narrow(-1, ffn_hidden, ffn_hidden);
+}
+
+torch::Tensor AtenOps::residual_add(const torch::Tensor& residual, torch::Tensor update, double dropout) const {
+  if (dropout > 0) update = torch::dropout(update, dropout, true);
+  return residual + update;
+}
+
+torch::Tensor AtenOps::token_nll(const torch::Tensor& logits, const torch::Tensor& targets) const {
+  return torch::cross_entropy_loss(logits, targets, {}, at::Reduction::None, -100);
+}
+
+torch::Tensor AtenOps::distillation_kl(const torch::Tensor& logits, const torch::Tensor& labels,
+                                       const torch::Tensor& probs, const torch::Tensor& index,
+                                       const torch::Tensor& neg_entropy, double temperature) const {
+  const torch::Tensor log_q = torch::log_softmax(logits / temperature, 1);
+  const torch::Tensor picked = index.defined() ? log_q.gather(1, index) : log_q;
+  const torch::Tensor kl = neg_entropy - (probs * picked).sum(1);
+  return (temperature * temperature) * kl.masked_fill(labels == -100, 0.0);
+}
+
+}  // namespace openba

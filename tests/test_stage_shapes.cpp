@@ -3,10 +3,17 @@
 // architecture descriptor (arch/openba/layout.h) that the stages read.
 #include "tests/torch_test.h"
 
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <fstream>
+
+#include "compress/compress_options.h"
 #include "compress/stage_kind.h"
 #include "compress/width_units.h"
 #include "arch/openba/layout.h"
 #include "tests/test_util.h"
+#include "util/config_node.h"
 #include "util/error.h"
 
 namespace {
@@ -115,4 +122,40 @@ TEST_CASE("architecture descriptor: every tensor located, unit axes as documente
   no_bias.add_qkv_bias = false;
   CHECK_FALSE(openba::find_tensor_spec("decoder.block.0.self_attn.qkv.bias", no_bias).has_value());
   CHECK_THROWS_WITH(openba::unit_axes("encoder.block.0.mlp.gate.weight", c), Contains("unknown tensor"));
+}
+
+TEST_CASE("compress options: one table gives the same options from flags and from YAML", "[stages][options]") {
+  openba::test::TempDir dir;
+  const std::string yaml = dir / "stage.yaml";
+  {
+    std::ofstream out(yaml);
+    out << "ffn: 128\nround-to: 16\ndrop-encoder-layers: [1, 2]\nheldout-seed: 3\ncorpus: shards\nscore: magnitude\n";
+  }
+  openba::CompressOptions from_yaml;
+  const openba::ConfigNode node = openba::ConfigNode::load(yaml, std::vector<std::string>{});
+  openba::read_compress_yaml(node, from_yaml);
+
+  CLI::App app;
+  openba::CompressOptions from_flags;
+  openba::add_compress_flags(app, from_flags);
+  // Every key of the table is a flag.
+  for (const auto& k : openba::compress_yaml_keys()) CHECK(app.get_option_no_throw("--" + k.key) != nullptr);
+  std::vector<std::string> args = {"--ffn", "128", "--round-to", "16", "--drop-encoder-layers", "1,2",
+                                   "--heldout-seed", "3", "--corpus", "shards", "--score", "magnitude"};
+  std::reverse(args.begin(), args.end());  // CLI11 parses a vector from its back
+  app.parse(args);
+  for (const auto* o : {&from_yaml, &from_flags}) {
+    CHECK(o->ffn == 128);
+    CHECK(o->round_to == 16);
+    CHECK(o->drop_encoder_layers == "1,2");
+    CHECK(o->heldout_seed == 3);
+    CHECK(o->corpus == std::vector<std::string>{"shards"});
+    CHECK(o->score == "magnitude");
+    CHECK(o->hidden == openba::kUnset);
+  }
+  CLI::App strict;
+  openba::CompressOptions refused;
+  openba::add_compress_flags(strict, refused);
+  std::vector<std::string> negative = {"-1", "--heldout-seed"};
+  CHECK_THROWS(strict.parse(negative));
 }

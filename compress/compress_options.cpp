@@ -55,6 +55,14 @@ CompressKey unsigned_number(const char* key, Field CompressOptions::*field, cons
           flag_into(field, help)};
 }
 
+// One directory in YAML, repeatable as a flag.
+CompressKey corpus_key() {
+  const char* help = "token shards to count piece frequencies on (default: --calib)";
+  return {"corpus", help,
+          [](const ConfigNode& n, const std::string& k, CompressOptions& o) { o.corpus = {n.get_string(k, "")}; },
+          flag_into(&CompressOptions::corpus, help)};
+}
+
 // -1 (unset) by default, so CLI11 checks a given value is not negative.
 CompressKey heldout_seed_key() {
   CompressKey k = unsigned_number("heldout-seed", &CompressOptions::heldout_seed,
@@ -96,9 +104,7 @@ const std::vector<CompressKey>& compress_yaml_keys() {
       number("round-to", &CompressOptions::round_to, "keep FFN/hidden sizes multiples of M (default 64)"),
       number("vocab", &CompressOptions::vocab, "SentencePiece pieces to keep (sentinels and <R>/<S>/<X> come on top)"),
       number("min-freq", &CompressOptions::min_freq, "also drop pieces seen fewer times than this (default 0)"),
-      {"corpus", "token shards to count piece frequencies on (default: --calib)",
-       [](const ConfigNode& n, const std::string& k, CompressOptions& o) { o.corpus = {n.get_string(k, "")}; },
-       flag_into(&CompressOptions::corpus, "token shards to count piece frequencies on (default: --calib)")},
+      corpus_key(),
       text("tokenize-tool", &CompressOptions::tokenize_tool,
            "openba-tokenize for the tokenizer check (default: next to this tool)"),
   };

@@ -28,11 +28,11 @@ namespace {
 class LocalEngine final : public OptimizerEngine {
  public:
   LocalEngine(const std::vector<std::pair<std::string, torch::Tensor>>& named, std::unique_ptr<UpdateRule> rule)
-      : named_(named), rule_(std::move(rule)) {
-    for (const auto& [name, p] : named_) {
+      : named_(named), params_(AdamW::default_groups(named)), rule_(std::move(rule)) {
+    for (const AdamW::Param& p : params_) {
       std::vector<torch::Tensor> state;
       for (size_t k = 0; k < rule_->state_names().size(); ++k) {
-        state.push_back(torch::zeros_like(p, torch::MemoryFormat::Contiguous));
+        state.push_back(torch::zeros_like(p.tensor, torch::MemoryFormat::Contiguous));
       }
       state_.push_back(std::move(state));
     }
@@ -68,11 +68,10 @@ class LocalEngine final : public OptimizerEngine {
     torch::NoGradGuard no_grad;
     ++steps_;
     std::vector<UpdateRule::Run> runs;
-    for (size_t i = 0; i < named_.size(); ++i) {
-      const torch::Tensor& p = named_[i].second;
-      const torch::Tensor g = p.grad();
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const torch::Tensor g = params_[i].tensor.grad();
       if (!g.defined()) continue;
-      runs.push_back({p, g, state_[i], p.dim() >= 2});
+      runs.push_back({params_[i].tensor, g, state_[i], params_[i].decay});
     }
     rule_->update(runs, steps_, lr);
   }
@@ -115,6 +114,7 @@ class LocalEngine final : public OptimizerEngine {
 
  private:
   std::vector<std::pair<std::string, torch::Tensor>> named_;
+  std::vector<AdamW::Param> params_;  // with the weight-decay groups (AdamW::default_groups)
   std::unique_ptr<UpdateRule> rule_;
   std::vector<std::vector<torch::Tensor>> state_;  // [parameter][state]
   int64_t steps_ = 0;

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
     std::string config_path;
     int64_t batch = 8, enc = 256, dec = 128;
     int iters = 5, threads = 0;
-    app.add_option("--config", config_path, "model config YAML")->required();
+    app.add_option("--config", config_path, "model config: YAML, or a config.json (OpenBA, T5 family)")->required();
     app.add_option("--batch", batch, "sequences per batch");
     app.add_option("--enc", enc, "encoder tokens per sequence");
     app.add_option("--dec", dec, "decoder tokens per sequence");
@@ -34,8 +34,8 @@ int main(int argc, char** argv) {
     openba::configure_threads(threads);
 
     const double gemm = openba::measure_gemm_flops();
-    const openba::ModelConfig config = openba::load_model_config_yaml(config_path);
-    openba::OpenBAModel model(config);
+    const openba::ModelConfig config = openba::load_model_config_file(config_path);
+    openba::Seq2SeqModel model = openba::make_model(config);
     openba::initialize_weights(*model, 0);
     model->eval();
 

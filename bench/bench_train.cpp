@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
     int64_t top_k = 0;
     std::string device_name = "cpu", modes = "";
     double peak_tflops = 989.0;
-    app.add_option("--config", config_path, "model config YAML")->required();
+    app.add_option("--config", config_path, "model config: YAML, or a config.json (OpenBA, T5 family)")->required();
     app.add_option("--batch", batch, "sequences per step");
     app.add_option("--enc", enc, "encoder tokens per sequence");
     app.add_option("--dec", dec, "decoder tokens per sequence");
@@ -104,9 +104,9 @@ int main(int argc, char** argv) {
       mode_list.push_back(m == "checkpointing");
     }
     const double gemm = cuda ? openba::measure_gemm_flops_on(device_name, "bf16", 8192, 5) : openba::measure_gemm_flops();
-    const openba::ModelConfig config = openba::load_model_config_yaml(config_path);
+    const openba::ModelConfig config = openba::load_model_config_file(config_path);
     openba::Stopwatch init_clock;
-    openba::OpenBAModel model(config);
+    openba::Seq2SeqModel model = openba::make_model(config);
     if (cuda) {
       // Values do not change the arithmetic: draw them on the GPU (the
       // checkpoint initializer's per-tensor CPU streams take minutes at 3.4B).
@@ -124,10 +124,10 @@ int main(int argc, char** argv) {
     openba::AdamW adam(openba::AdamW::default_groups(named), {});
     const openba::AutocastState precision = openba::training_autocast(cuda);
 
-    openba::OpenBAModel teacher{nullptr};
+    openba::Seq2SeqModel teacher;
     if (distill) {
-      teacher = openba::OpenBAModel(
-          openba::load_model_config_yaml(teacher_config_path.empty() ? config_path : teacher_config_path));
+      teacher = openba::make_model(
+          openba::load_model_config_file(teacher_config_path.empty() ? config_path : teacher_config_path));
       openba::initialize_weights(*teacher, 1);
       teacher->to(device);
       teacher->eval();

@@ -151,10 +151,14 @@ SurgeryPlan layer_surgery_plan(const Checkpoint& in, const std::vector<int64_t>&
   plan.out_config.encoder_layers = static_cast<int64_t>(enc->size());
   plan.out_config.decoder_layers = static_cast<int64_t>(dec->size());
   plan.lm_head_tied = in.lm_head_is_tied();
-  // "decoder.block.3.x" in the output is "decoder.block.<old>.x" in the input.
-  auto source = [enc, dec](const std::string& name) {
+  // "decoder.block.3.x" in the output is "decoder.block.<old>.x" in the input,
+  // except a stack's table (T5's relative position bias), which stays in
+  // block 0: it moves to the new first block when the old block 0 is dropped.
+  const ModelConfig out_config = plan.out_config;
+  auto source = [enc, dec, out_config](const std::string& name) {
     const TensorLocation loc = locate_tensor(name);
     if (loc.stack < 0) return name;
+    if (const auto spec = find_tensor_spec(name, out_config); spec && spec->stack_table) return name;
     const auto& map = loc.stack ? *dec : *enc;
     return block_tensor_name(loc.stack == 1, map.at(static_cast<size_t>(loc.layer)), loc.local);
   };

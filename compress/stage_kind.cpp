@@ -111,7 +111,8 @@ ModelConfig vocab_shape_after(const ModelConfig& c, const CompressOptions& o, in
   }
   if (o.min_freq < 0) throw Error(ctx.opt("min-freq") + " must not be negative");
   ModelConfig out = c;
-  out.vocab_size = TokenizerLayout::padded_rows_for_pieces(o.vocab);
+  // T5 tokenizers carry no mode tokens: 100 sentinels on top of the pieces.
+  out.vocab_size = TokenizerLayout::padded_rows_for_pieces(o.vocab, c.family == ModelFamily::kOpenBA);
   return out;
 }
 

@@ -44,8 +44,12 @@ class VocabStage : public Stage {
     for (const auto& p : pieces_) required_ += must_keep(p.type) ? 1 : 0;
     const int64_t pieces = static_cast<int64_t>(pieces_.size());
     (void)vocab_shape_after(ctx_.in.config(), o_, pieces, required_, {"--", "the input model"});
-    if (tok.extra_ids() != 100 || tok.added_tokens().size() != 3 || tok.mode_id('R') != tok.piece_count() + 100) {
-      throw Error(ctx_.in.dir() + ": vocabulary pruning supports OpenBA's layout only (100 sentinels, then <R>/<S>/<X>)");
+    const bool openba_layout = tok.extra_ids() == 100 && tok.added_tokens().size() == 3 && tok.has_mode_tokens() &&
+                               tok.mode_id('R') == tok.piece_count() + 100;
+    const bool t5_layout = tok.extra_ids() == 100 && tok.added_tokens().empty();
+    if (!openba_layout && !t5_layout) {
+      throw Error(ctx_.in.dir() + ": vocabulary pruning supports OpenBA's layout (100 sentinels, then <R>/<S>/<X>) "
+                                  "and T5's (100 sentinels, the last ids) only");
     }
     corpus_ = o_.corpus;
     if (corpus_.empty() && !o_.calib.empty()) corpus_.push_back(o_.calib);
@@ -92,7 +96,9 @@ class VocabStage : public Stage {
     std::stable_sort(others.begin(), others.end(), [&](int a, int b) { return counts_[a] > counts_[b]; });
     for (int64_t k = 0; k < o_.vocab - required_ && k < static_cast<int64_t>(others.size()); ++k) keep[others[k]] = true;
     const std::string proto = keep_spiece_pieces(tok.model_proto(), keep, ctx_.in.dir() + "/spiece.model");
-    new_tok_ = std::make_unique<TokenizerLayout>(TokenizerLayout::from_model_proto(proto, "the pruned spiece.model"));
+    // Sentinels (and OpenBA's mode tokens) are re-appended after the kept pieces.
+    new_tok_ = std::make_unique<TokenizerLayout>(
+        TokenizerLayout::from_model_proto(proto, "the pruned spiece.model", tok.has_mode_tokens()));
     // old id -> new id (pieces in order, then sentinels and modes by name).
     map_.assign(static_cast<size_t>(tok.vocab_size()), -1);
     int next = 0;
@@ -100,7 +106,9 @@ class VocabStage : public Stage {
       if (keep[i]) map_[i] = next++;
     }
     for (int n = 0; n < tok.extra_ids(); ++n) map_[tok.sentinel_id(n)] = new_tok_->sentinel_id(n);
-    for (char m : {'R', 'S', 'X'}) map_[tok.mode_id(m)] = new_tok_->mode_id(m);
+    if (tok.has_mode_tokens()) {
+      for (char m : {'R', 'S', 'X'}) map_[tok.mode_id(m)] = new_tok_->mode_id(m);
+    }
     inverse_.assign(static_cast<size_t>(new_tok_->vocab_size()), -1);
     for (size_t i = 0; i < map_.size(); ++i) {
       if (map_[i] < 0) continue;
@@ -117,6 +125,9 @@ class VocabStage : public Stage {
     SurgeryPlan plan;
     for (const auto& e : fs::directory_iterator(tmp)) plan.files[e.path().filename().string()] = read_text_file(e.path().string());
     fs::remove_all(tmp);
+    // The input's other tokenizer files describe the old pieces (a fast
+    // tokenizer.json would make transformers encode with them): not copied.
+    plan.copy_tokenizer_files = false;
     plan.out_config = ctx_.in.config();
     plan.out_config.vocab_size = new_tok_->padded_vocab_rows();
     plan.lm_head_tied = ctx_.in.lm_head_is_tied();

@@ -53,7 +53,7 @@ void StagedOutput::write(const Checkpoint& in, const SurgeryPlan& plan, Progress
   for (const auto& spec : specs) {
     at::Tensor t;
     if (spec.name == kLmHeadWeightName && plan.lm_head_tied) {
-      t = plan.produce(kEmbeddingName);
+      t = plan.produce(embedding_name(plan.out_config));
     } else {
       t = plan.produce(spec.name);
     }

@@ -43,12 +43,11 @@ void add_squares(std::vector<double>& target, const torch::Tensor& per_example) 
 
 }  // namespace
 
-BlockActivations probe_block(BlockImpl& block, const torch::Tensor& x, const AttentionMask& self_mask,
-                             const RotaryTables& rope, const torch::Tensor& memory, const AttentionMask& memory_mask) {
+BlockActivations probe_block(Seq2SeqBlockImpl& block, const torch::Tensor& x, const StackInputs& inputs) {
   torch::NoGradGuard no_grad;
   BlockActivations a;
   RecordingProbe probe(a);
-  a.out = block.forward(aten_math_ops(), x, self_mask, rope, memory, memory_mask, &probe);
+  a.out = block.forward(aten_math_ops(), x, inputs, &probe);
   return a;
 }
 
@@ -60,9 +59,8 @@ WidthScores activation_scores(const BlockwiseModel& model, std::vector<BlockBatc
   BlockwiseRun run;
   run.losses = false;
   run.progress = progress;
-  run.forward = [&](bool decoder, int64_t layer, BlockImpl& block, BlockBatch& b, const torch::Tensor& x) {
-    const auto a = decoder ? probe_block(block, x, b.dec_mask, b.dec_rope, b.memory, b.memory_mask)
-                           : probe_block(block, x, b.enc_mask, b.enc_rope, {}, {});
+  run.forward = [&](bool decoder, int64_t layer, Seq2SeqBlockImpl& block, BlockBatch& b, const torch::Tensor& x) {
+    const auto a = probe_block(block, x, b.inputs);
     const auto real = b.real_positions(decoder);
     auto& acc = hidden_per_example[&b];
     for (const auto& n : a.norms) {
@@ -70,7 +68,7 @@ WidthScores activation_scores(const BlockwiseModel& model, std::vector<BlockBatc
       acc = acc.defined() ? acc + m : m;
     }
     add_squares(s.ffn[decoder][static_cast<size_t>(layer)], example_means(a.ffn.abs(), real));
-    const int64_t heads = block.self_attn->heads, kv = block.self_attn->kv_channels;
+    const int64_t heads = c.num_heads, kv = c.kv_channels;
     auto head_norm = [&](const torch::Tensor& ctx) {
       return ctx.view({ctx.size(0), ctx.size(1), heads, kv}).norm(2, {-1});
     };
@@ -118,7 +116,7 @@ WidthScores magnitude_scores(const Checkpoint& checkpoint, Progress* progress) {
 WidthScores taylor_scores(const Checkpoint& checkpoint, const ExampleSet& calibration, size_t max_batch,
                           size_t max_tokens, Progress* progress) {
   const ModelConfig& c = checkpoint.config();
-  OpenBAModel model = load_model(checkpoint);
+  Seq2SeqModel model = load_model(checkpoint);
   model->eval();  // no dropout; gradients still flow
   for (auto& p : model->parameters()) p.set_requires_grad(true);
   for (const auto& indices : plan_batches(calibration.examples, max_batch, max_tokens)) {

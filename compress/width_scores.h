@@ -27,9 +27,8 @@ class Checkpoint;
 class Progress;
 struct BlockBatch;
 struct ExampleSet;
-struct BlockImpl;
-struct AttentionMask;
-struct RotaryTables;
+struct Seq2SeqBlockImpl;
+struct StackInputs;
 
 WidthScores activation_scores(const BlockwiseModel& model, std::vector<BlockBatch>& batches, Progress* progress);
 WidthScores magnitude_scores(const Checkpoint& checkpoint, Progress* progress);
@@ -40,7 +39,7 @@ WidthScores random_scores(const ModelConfig& config, uint64_t seed);
 // The activations the activation score reads, recorded by a BlockProbe on
 // the block's own forward. The scores are defined on the aten-math backend
 // (the reference's attention formula; ops/op_backend.h), so they do not
-// move with kernel changes. Its output equals BlockImpl::forward's to
+// move with kernel changes. Its output equals the block's forward to
 // rounding (tests check it).
 struct BlockActivations {
   std::vector<at::Tensor> norms;  // LayerNorm outputs [B, T, d], in block order
@@ -49,7 +48,6 @@ struct BlockActivations {
   at::Tensor ffn;                 // input of fc_out [B, T, ffn]
   at::Tensor out;                 // block output
 };
-BlockActivations probe_block(BlockImpl& block, const at::Tensor& x, const AttentionMask& self_mask,
-                             const RotaryTables& rope, const at::Tensor& memory, const AttentionMask& memory_mask);
+BlockActivations probe_block(Seq2SeqBlockImpl& block, const at::Tensor& x, const StackInputs& inputs);
 
 }  // namespace openba

@@ -26,6 +26,7 @@
 
 #include <torch/types.h>
 
+#include "ops/activation.h"
 #include "ops/attention_inputs.h"
 
 namespace openba {
@@ -65,6 +66,23 @@ class OpBackend {
                                         AttentionHeads shape, const AttentionMask& mask, double dropout) const = 0;
   // silu(gate) * up for h = [gate, up] along the last dimension.
   virtual torch::Tensor gated_activation(const torch::Tensor& h, int64_t ffn_hidden) const = 0;
+
+  // The T5 family's ops (arch/t5/t5_model.cpp).
+  // RMS norm over the last dimension as T5LayerNorm: x * rsqrt(mean(x^2) +
+  // eps) with the mean taken in fp32, cast to the weight's dtype when that
+  // is half precision, times the weight (no bias, no centering).
+  virtual torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) const = 0;
+  // Attention over separately projected q [B, Tq, H*kv], k and v [B, Tk,
+  // H*kv]: scores (q k^T) * scale + position_bias (broadcastable to [B, H,
+  // Tq, Tk]; undefined: none), hidden keys at the lowest float (as
+  // transformers' T5), softmax in fp32, dropout on the probabilities.
+  // Returns the context [B, Tq, H*kv].
+  virtual torch::Tensor biased_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                         AttentionHeads shape, const torch::Tensor& position_bias,
+                                         const AttentionMask& mask, double scale, double dropout) const = 0;
+  // act(gate) * up, or act(gate) when up is undefined (an ungated MLP).
+  virtual torch::Tensor mlp_activation(const torch::Tensor& gate, const torch::Tensor& up,
+                                       FfnActivation activation) const = 0;
   // residual + dropout(update). May write into `update` (a temporary that
   // the caller does not read again); never into `residual`.
   virtual torch::Tensor residual_add(const torch::Tensor& residual, torch::Tensor update, double dropout) const = 0;

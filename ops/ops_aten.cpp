@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <limits>
 
 namespace openba {
 namespace {
@@ -74,6 +75,65 @@ torch::Tensor AtenOps::cross_attention(const torch::Tensor& x, const torch::Tens
 
 torch::Tensor AtenOps::gated_activation(const torch::Tensor& h, int64_t ffn_hidden) const {
   return torch::silu(h.narrow(-1, 0, ffn_hidden)) * h.narrow(-1, ffn_hidden, ffn_hidden);
+}
+
+torch::Tensor AtenOps::rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) const {
+  auto variance = x.to(torch::kFloat).pow(2).mean(-1, /*keepdim=*/true);
+  auto normed = x * torch::rsqrt(variance + eps);
+  if (weight.scalar_type() == torch::kHalf || weight.scalar_type() == torch::kBFloat16) {
+    normed = normed.to(weight.scalar_type());
+  }
+  return weight * normed;
+}
+
+torch::Tensor AtenOps::attend_with_bias(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                        const torch::Tensor& bias, double scale, double dropout) const {
+  return at::scaled_dot_product_attention(q, k, v, bias.defined() ? bias.to(q.scalar_type()) : bias, dropout,
+                                          /*is_causal=*/false, scale);
+}
+
+// transformers' T5Attention: scores in the activations' dtype, the bias
+// (position bias + mask) added, softmax in fp32 and cast back.
+torch::Tensor AtenMathOps::attend_with_bias(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                            const torch::Tensor& bias, double scale, double dropout) const {
+  auto scores = torch::matmul(q, k.transpose(-1, -2));
+  if (scale != 1.0) scores = scores * scale;
+  if (bias.defined()) scores = scores + bias.to(scores.scalar_type());
+  auto probs = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
+  if (dropout > 0) probs = torch::dropout(probs, dropout, true);
+  return torch::matmul(probs, v);
+}
+
+torch::Tensor AtenOps::biased_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                        AttentionHeads shape, const torch::Tensor& position_bias,
+                                        const AttentionMask& mask, double scale, double dropout) const {
+  const int64_t b = q.size(0), tq = q.size(1), tk = k.size(1);
+  auto split = [&](const torch::Tensor& x, int64_t t) {
+    return x.view({b, t, shape.heads, shape.kv_channels}).transpose(1, 2);
+  };
+  // Hidden keys get the lowest float (transformers adds finfo.min to the
+  // bias): a query that sees no key still gets a finite softmax.
+  torch::Tensor bias = position_bias.defined() ? position_bias.to(torch::kFloat) : torch::Tensor();
+  auto hidden = mask.dense(tq, tk);
+  if (hidden.defined()) {
+    hidden = hidden.to(q.device());
+    const double lowest = std::numeric_limits<float>::lowest();
+    auto floor = torch::full({}, lowest, q.options().dtype(torch::kFloat));
+    bias = torch::where(hidden, floor, bias.defined() ? bias : torch::zeros({}, floor.options()));
+  }
+  return merge_heads(attend_with_bias(split(q, tq), split(k, tk), split(v, tk), bias, scale, dropout));
+}
+
+torch::Tensor AtenOps::mlp_activation(const torch::Tensor& gate, const torch::Tensor& up,
+                                      FfnActivation activation) const {
+  torch::Tensor act;
+  switch (activation) {
+    case FfnActivation::kSilu: act = torch::silu(gate); break;
+    case FfnActivation::kRelu: act = torch::relu(gate); break;
+    case FfnActivation::kGelu: act = torch::gelu(gate); break;
+    case FfnActivation::kGeluTanh: act = torch::gelu(gate, "tanh"); break;
+  }
+  return up.defined() ? act * up : act;
 }
 
 torch::Tensor AtenOps::residual_add(const torch::Tensor& residual, torch::Tensor update, double dropout) const {

@@ -21,6 +21,12 @@ class AtenOps : public OpBackend {
                                 const torch::Tensor& kv_bias, AttentionHeads shape, const AttentionMask& mask,
                                 double dropout) const override;
   torch::Tensor gated_activation(const torch::Tensor& h, int64_t ffn_hidden) const override;
+  torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) const override;
+  torch::Tensor biased_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                 AttentionHeads shape, const torch::Tensor& position_bias, const AttentionMask& mask,
+                                 double scale, double dropout) const override;
+  torch::Tensor mlp_activation(const torch::Tensor& gate, const torch::Tensor& up,
+                               FfnActivation activation) const override;
   torch::Tensor residual_add(const torch::Tensor& residual, torch::Tensor update, double dropout) const override;
   torch::Tensor token_nll(const torch::Tensor& logits, const torch::Tensor& targets) const override;
   torch::Tensor distillation_kl(const torch::Tensor& logits, const torch::Tensor& labels, const torch::Tensor& probs,
@@ -32,6 +38,10 @@ class AtenOps : public OpBackend {
   // [B, H, Tk, kv]; returns [B, H, Tq, kv].
   virtual torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const AttentionMask& mask, double dropout) const;
+  // softmax(q k^T * scale + bias) v with an additive float bias
+  // (broadcastable to [B, H, Tq, Tk], may be undefined); [B, H, *, kv] in and out.
+  virtual torch::Tensor attend_with_bias(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                         const torch::Tensor& bias, double scale, double dropout) const;
 };
 
 class AtenMathOps : public AtenOps {
@@ -42,6 +52,8 @@ class AtenMathOps : public AtenOps {
  protected:
   torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                        const AttentionMask& mask, double dropout) const override;
+  torch::Tensor attend_with_bias(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                 const torch::Tensor& bias, double scale, double dropout) const override;
 };
 
 }  // namespace openba

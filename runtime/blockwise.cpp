@@ -24,12 +24,6 @@ std::vector<BlockBatch> make_block_batches(const std::vector<Example>& examples,
       b.denoisers.push_back(i < denoisers.size() ? denoisers[i] : -1);
     }
     b.batch = collate(members, config, torch::kCPU);
-    b.enc_mask = key_padding_mask(b.batch.attention_mask);
-    b.dec_mask = key_padding_mask(b.batch.decoder_attention_mask, /*causal=*/true);
-    b.memory_mask = b.enc_mask;
-    b.enc_rope = make_rotary_tables(b.batch.input_ids.size(1), config.kv_channels, config.rope_base, torch::kCPU);
-    b.dec_rope =
-        make_rotary_tables(b.batch.decoder_input_ids.size(1), config.kv_channels, config.rope_base, torch::kCPU);
     out.push_back(std::move(b));
   }
   return out;
@@ -41,19 +35,38 @@ BlockwiseModel::BlockwiseModel(const Checkpoint& checkpoint) : checkpoint_(check
     checkpoint_.release(name);
     return t;
   };
-  embedding_ = load(kEmbeddingName);
+  const ModelConfig& c = config();
+  embedding_ = load(embedding_name(c));
   // A tied lm_head is the embedding itself (no second copy resident).
   lm_head_weight_ = checkpoint_.lm_head_is_tied() ? embedding_ : load(kLmHeadWeightName);
   if (checkpoint_.contains(kLmHeadBiasName)) lm_head_bias_ = load(kLmHeadBiasName);
   for (int s = 0; s < 2; ++s) {
-    final_w_[s] = load(final_norm_name(s == 1, "weight"));
-    final_b_[s] = load(final_norm_name(s == 1, "bias"));
+    final_w_[s] = load(final_norm_weight_name(c, s == 1));
+    const std::string bias = final_norm_bias_name(c, s == 1);
+    if (!bias.empty()) final_b_[s] = load(bias);
+  }
+  // Tables that belong to a whole stack are resident like the top-level
+  // tensors: every block reads them, and a bypassed block 0 still lends its.
+  for (const TensorSpec& spec : openba_tensor_specs(c)) {
+    if (spec.stack_table) stack_table_[spec.stack] = load(spec.name);
   }
 }
 
-Block BlockwiseModel::load_block(bool decoder, int64_t index) const {
+StackInputs BlockwiseModel::stack_inputs(bool decoder, const BlockBatch& b) const {
+  const auto& ids = decoder ? b.batch.decoder_input_ids : b.batch.input_ids;
+  StackInputs in = make_stack_inputs(config(), decoder, ids.size(1),
+                                     decoder ? b.batch.decoder_attention_mask : b.batch.attention_mask,
+                                     stack_table_[decoder ? 1 : 0], torch::kCPU);
+  if (decoder) {
+    in.memory = b.memory;
+    in.memory_mask = key_padding_mask(b.batch.attention_mask);
+  }
+  return in;
+}
+
+Seq2SeqBlock BlockwiseModel::load_block(bool decoder, int64_t index) const {
   torch::NoGradGuard no_grad;
-  Block block(config(), decoder);
+  Seq2SeqBlock block = make_block(config(), decoder, index);
   block->eval();
   for (auto& item : block->named_parameters(true)) {
     const std::string name = block_tensor_name(decoder, index, item.key());
@@ -71,7 +84,7 @@ torch::Tensor BlockwiseModel::embed(const torch::Tensor& ids) const {
 // kernels): the stages' held-out losses have been computed this way since
 // the first release, and changing it would move every stage report.
 torch::Tensor BlockwiseModel::final_norm(bool decoder, const torch::Tensor& x) const {
-  return aten_ops().layer_norm(x, final_w_[decoder], final_b_[decoder], config().layernorm_eps);
+  return openba::final_norm(aten_ops(), config(), x, final_w_[decoder], final_b_[decoder]);
 }
 
 torch::Tensor BlockwiseModel::project(const torch::Tensor& states) const {
@@ -90,27 +103,29 @@ std::vector<std::vector<ExampleLoss>> run_blockwise(const BlockwiseModel& model,
                                                     const BlockwiseRun& run) {
   torch::NoGradGuard no_grad;
   const ModelConfig& c = model.config();
-  for (auto& b : batches) b.x = model.embed(b.batch.input_ids);
+  for (auto& b : batches) {
+    b.x = model.embed(b.batch.input_ids);
+    b.inputs = model.stack_inputs(false, b);
+  }
   for (int stack = 0; stack < (run.run_decoder ? 2 : 1); ++stack) {
     const bool decoder = stack == 1;
     if (decoder) {
       for (auto& b : batches) {
         b.memory = model.final_norm(false, b.x);
         b.x = model.embed(b.batch.decoder_input_ids);
+        b.inputs = model.stack_inputs(true, b);
       }
     }
     const int64_t layers = decoder ? c.decoder_layers : c.encoder_layers;
     for (int64_t i = 0; i < layers; ++i) {
       if (run.skip.count({decoder, i})) continue;
-      Block block = model.load_block(decoder, i);
+      Seq2SeqBlock block = model.load_block(decoder, i);
       for (auto& b : batches) {
         torch::Tensor out;
         if (run.forward) {
           out = run.forward(decoder, i, *block, b, b.x);
-        } else if (decoder) {
-          out = block->forward(b.x, b.dec_mask, b.dec_rope, b.memory, b.memory_mask);
         } else {
-          out = block->forward(b.x, b.enc_mask, b.enc_rope);
+          out = block->forward(select_op_backend(b.x), b.x, b.inputs);
         }
         if (run.observer) run.observer(decoder, i, b, b.x, out);
         b.x = out;
@@ -129,6 +144,7 @@ std::vector<std::vector<ExampleLoss>> run_blockwise(const BlockwiseModel& model,
   for (auto& b : batches) {
     b.x = torch::Tensor();
     b.memory = torch::Tensor();
+    b.inputs = StackInputs();
   }
   return losses;
 }

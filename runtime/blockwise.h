@@ -1,4 +1,4 @@
-// Running an OpenBA checkpoint block by block, out of core.
+// Running a checkpoint (either family) block by block, out of core.
 //
 // Only the top-level tensors (embedding, final norms, lm_head) and one block's
 // weights are resident at a time: a block is built from the memory-mapped
@@ -15,7 +15,7 @@
 
 #include "runtime/checkpoint.h"
 #include "runtime/evaluation.h"
-#include "arch/openba/openba_model.h"
+#include "arch/seq2seq_model.h"
 
 namespace openba {
 
@@ -26,9 +26,8 @@ struct BlockBatch {
   Seq2SeqBatch batch;
   std::vector<int> denoisers;  // per example (-1 when not UL2)
   torch::Tensor x;             // hidden states of the stack being run
-  torch::Tensor memory;        // encoder output (after its final LayerNorm)
-  AttentionMask enc_mask, dec_mask, memory_mask;
-  RotaryTables enc_rope, dec_rope;
+  torch::Tensor memory;        // encoder output (after its final norm)
+  StackInputs inputs;          // of the stack being run (masks, positions, memory)
   // True for real (non-padding) positions of the current stack, float [B, T, 1].
   torch::Tensor real_positions(bool decoder) const;
 };
@@ -47,9 +46,12 @@ class BlockwiseModel {
 
   // A block with the checkpoint's weights (fp32, CPU, eval mode). The file
   // pages it read are released.
-  Block load_block(bool decoder, int64_t index) const;
+  Seq2SeqBlock load_block(bool decoder, int64_t index) const;
   torch::Tensor embed(const torch::Tensor& ids) const;
   torch::Tensor final_norm(bool decoder, const torch::Tensor& x) const;
+  // The inputs every block of a stack reads for this batch (its masks, its
+  // positions from the stack's table, the encoder output for the decoder).
+  StackInputs stack_inputs(bool decoder, const BlockBatch& batch) const;
   // Decoder final states [N, d] -> fp32 logits [N, V], as OpenBAModelImpl::project.
   torch::Tensor project(const torch::Tensor& states) const;
 
@@ -57,12 +59,14 @@ class BlockwiseModel {
   const Checkpoint& checkpoint_;
   torch::Tensor embedding_, lm_head_weight_, lm_head_bias_;
   torch::Tensor final_w_[2], final_b_[2];
+  torch::Tensor stack_table_[2];  // T5's relative-bias table per stack (undefined for OpenBA)
 };
 
-// A block's forward over one batch: returns the block output. The default is
-// BlockImpl::forward; scorers substitute an instrumented one.
-using BlockForward =
-    std::function<torch::Tensor(bool decoder, int64_t layer, BlockImpl& block, BlockBatch& batch, const torch::Tensor& x)>;
+// A block's forward over one batch (batch.inputs are the stack's): returns
+// the block output. The default is the block's forward on select_op_backend;
+// scorers substitute an instrumented one.
+using BlockForward = std::function<torch::Tensor(bool decoder, int64_t layer, Seq2SeqBlockImpl& block,
+                                                 BlockBatch& batch, const torch::Tensor& x)>;
 // Called after each block on each batch with its input and output.
 using BlockObserver = std::function<void(bool decoder, int64_t layer, BlockBatch& batch, const torch::Tensor& in,
                                          const torch::Tensor& out)>;

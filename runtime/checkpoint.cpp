@@ -144,6 +144,19 @@ Checkpoint Checkpoint::open(const std::string& dir) {
     }
   }
 
+  // A T5 file that kept an alias of the embedding instead of shared.weight
+  // (transformers accepts any of the tied names): read the embedding there.
+  if (ck.config_.family == ModelFamily::kT5 && !ck.records_.count(embedding_name(ck.config_))) {
+    for (const char* alias : {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"}) {
+      auto it = ck.records_.find(alias);
+      if (it == ck.records_.end()) continue;
+      Located copy = it->second;
+      copy.record.name = embedding_name(ck.config_);
+      ck.records_[copy.record.name] = std::move(copy);
+      break;
+    }
+  }
+
   // The tensors are the truth for the widths the config may state loosely.
   auto shape_of = [&](const std::string& name, size_t rank) -> const std::vector<int64_t>& {
     auto it = ck.records_.find(name);
@@ -154,14 +167,14 @@ Checkpoint Checkpoint::open(const std::string& dir) {
     }
     return it->second.record.shape;
   };
-  const std::string fc_in_name = block_tensor_name(false, 0, kFfnGateUpLocalName);
-  const auto& fc_in = shape_of(fc_in_name, 2);
-  if (fc_in[0] % 2 != 0) {
-    throw Error(dir + ": " + fc_in_name + " has an odd row count " +
-                std::to_string(fc_in[0]) + " (SwiGLU stores gate and up halves)");
+  const FfnWidthSource ffn = ffn_width_source(ck.config_);
+  const auto& ffn_rows = shape_of(ffn.name, 2);
+  if (ffn_rows[0] % ffn.rows_per_neuron != 0) {
+    throw Error(dir + ": " + ffn.name + " has " + std::to_string(ffn_rows[0]) + " rows, not a multiple of " +
+                std::to_string(ffn.rows_per_neuron) + " (SwiGLU stores gate and up halves)");
   }
-  const int64_t vocab_rows = shape_of(kEmbeddingName, 2)[0];
-  reconcile_with_tensor_shapes(ck.config_, fc_in[0] / 2, vocab_rows, config_path);
+  const int64_t vocab_rows = shape_of(embedding_name(ck.config_), 2)[0];
+  reconcile_with_tensor_shapes(ck.config_, ffn_rows[0] / ffn.rows_per_neuron, vocab_rows, config_path);
 
   // Every expected tensor present with its shape; nothing unexpected.
   std::set<std::string> expected_names;
@@ -169,8 +182,8 @@ Checkpoint Checkpoint::open(const std::string& dir) {
     expected_names.insert(spec.name);
     auto it = ck.records_.find(spec.name);
     if (it == ck.records_.end()) {
-      // Checkpoints that drop the tied output weight (HF's dedup) re-tie it on load.
-      if (spec.name == kLmHeadWeightName) continue;
+      // OpenBA checkpoints that drop the tied output weight (HF's dedup) re-tie it on load.
+      if (spec.name == kLmHeadWeightName && ck.config_.family == ModelFamily::kOpenBA) continue;
       throw Error(dir + ": missing tensor '" + spec.name + "' (expected by config " +
                   ck.config_.summary() + ")");
     }
@@ -189,9 +202,10 @@ Checkpoint Checkpoint::open(const std::string& dir) {
     ck.names_.push_back(spec.name);
   }
   for (const auto& [name, located] : ck.records_) {
-    if (!expected_names.count(name)) {
-      throw Error(ck.files_[located.file]->path() + ": unexpected tensor '" + name +
-                  "' (not part of an OpenBA model with config " + ck.config_.summary() + ")");
+    if (!expected_names.count(name) && !is_ignored_tensor_name(name, ck.config_)) {
+      throw Error(ck.files_[located.file]->path() + ": unexpected tensor '" + name + "' (not part of " +
+                  (ck.config_.family == ModelFamily::kT5 ? "a T5" : "an OpenBA") + " model with config " +
+                  ck.config_.summary() + ")");
     }
   }
   return ck;
@@ -229,8 +243,10 @@ const char* lm_head_storage_name(LmHeadStorage storage) {
 }
 
 LmHeadStorage Checkpoint::lm_head_storage() const {
+  // A family whose descriptor has no lm_head (tied T5) reads the embedding.
+  if (!find_tensor_spec(kLmHeadWeightName, config_)) return LmHeadStorage::kAbsent;
   if (!contains(kLmHeadWeightName)) return LmHeadStorage::kAbsent;
-  if (shares_storage(kEmbeddingName, kLmHeadWeightName)) return LmHeadStorage::kSharedStorage;
+  if (shares_storage(embedding_name(config_), kLmHeadWeightName)) return LmHeadStorage::kSharedStorage;
   const auto& meta = shards_[locate(kLmHeadWeightName).file].metadata;
   auto it = meta.find(kTiedMetadataKey);
   if (it != meta.end() && it->second == "tied") return LmHeadStorage::kRecordedTied;
@@ -238,10 +254,12 @@ LmHeadStorage Checkpoint::lm_head_storage() const {
 }
 
 bool Checkpoint::lm_head_is_tied() const {
+  // T5 says it in config.json (tied: no lm_head tensor; untied: always its own).
+  if (config_.family == ModelFamily::kT5) return config_.tie_word_embeddings;
   const LmHeadStorage storage = lm_head_storage();
   if (storage == LmHeadStorage::kAbsent || storage == LmHeadStorage::kSharedStorage) return true;
   // Separate copies (even ones recorded as tied): the bytes decide.
-  return same_values(kEmbeddingName, kLmHeadWeightName);
+  return same_values(embedding_name(config_), kLmHeadWeightName);
 }
 
 bool Checkpoint::same_values(const std::string& a, const std::string& b) const {

@@ -59,7 +59,7 @@ Seq2SeqBatch collate(const std::vector<const Example*>& examples, const ModelCon
   return batch;
 }
 
-std::vector<ExampleLoss> example_losses(OpenBAModelImpl& model, const Seq2SeqBatch& batch) {
+std::vector<ExampleLoss> example_losses(Seq2SeqModelImpl& model, const Seq2SeqBatch& batch) {
   torch::NoGradGuard no_grad;
   auto enc = model.encode(batch.input_ids, batch.encoder_mask());
   auto dec = model.decode(batch.decoder_input_ids, batch.decoder_mask(), enc, batch.encoder_mask());

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "arch/openba/openba_model.h"
+#include "arch/seq2seq_model.h"
 
 namespace openba {
 
@@ -31,7 +31,7 @@ Seq2SeqBatch collate(const std::vector<const Example*>& examples, const ModelCon
 // Per-example summed NLL over counted tokens, in batch order. Runs without
 // gradients; the output projection only sees counted positions, in chunks,
 // so a 250K vocabulary never materializes [B, T, V] logits.
-std::vector<ExampleLoss> example_losses(OpenBAModelImpl& model, const Seq2SeqBatch& batch);
+std::vector<ExampleLoss> example_losses(Seq2SeqModelImpl& model, const Seq2SeqBatch& batch);
 
 // The loss half of example_losses, for callers that produce the decoder's
 // final states another way (the compression stages run the model block by

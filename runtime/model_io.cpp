@@ -7,16 +7,16 @@
 
 namespace openba {
 
-OpenBAModel load_model(const Checkpoint& checkpoint, const torch::Device& device,
+Seq2SeqModel load_model(const Checkpoint& checkpoint, const torch::Device& device,
                        torch::ScalarType compute_dtype) {
-  OpenBAModel model(checkpoint.config());
+  Seq2SeqModel model = make_model(checkpoint.config());
   model->to(device, compute_dtype);
-  if (!checkpoint.lm_head_is_tied()) model->untie_lm_head();
+  if (!checkpoint.lm_head_is_tied() && model->lm_head_tied()) model->untie_lm_head();
   fill_parameters(*model, [&](const TensorSpec& spec) { return checkpoint.tensor(spec.name); });
   return model;
 }
 
-void write_model_tensors(CheckpointWriter& writer, OpenBAModelImpl& model) {
+void write_model_tensors(CheckpointWriter& writer, Seq2SeqModelImpl& model) {
   std::vector<PlannedTensor> plan;
   const auto specs = openba_tensor_specs(model.config);
   for (const TensorSpec& spec : specs) plan.push_back({spec.name, spec.shape});
@@ -29,7 +29,7 @@ void write_model_tensors(CheckpointWriter& writer, OpenBAModelImpl& model) {
   }
 }
 
-std::string save_model(OpenBAModelImpl& model, const std::string& out_dir, DType storage_dtype,
+std::string save_model(Seq2SeqModelImpl& model, const std::string& out_dir, DType storage_dtype,
                        const WriterOptions& options, const std::vector<std::string>& extra_files) {
   ModelConfig config = model.config;
   config.dtype = storage_dtype;

@@ -7,15 +7,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 torch_version=2.11.0
 numpy_version=2.3.5
+# transformers' own T5 is the tests' reference for the T5 family (tests/python/t5_reference.py).
+transformers_version=4.57.1
 venv=.venv
 base_python=${OPENBA_BASE_PYTHON:-/usr/bin/python3}
 [ -x "$base_python" ] || base_python=$(command -v python3)
 
 have_pins() {
-  "$venv/bin/python" - "$torch_version" "$numpy_version" <<'PY' 2>/dev/null
+  "$venv/bin/python" - "$torch_version" "$numpy_version" "$transformers_version" <<'PY' 2>/dev/null
 import sys
-import numpy, torch
-sys.exit(0 if (torch.__version__.split("+")[0], numpy.__version__) == (sys.argv[1], sys.argv[2]) else 1)
+import numpy, torch, transformers
+have = (torch.__version__.split("+")[0], numpy.__version__, transformers.__version__)
+sys.exit(0 if have == tuple(sys.argv[1:4]) else 1)
 PY
 }
 
@@ -26,8 +29,9 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "venv: creating $venv from $base_python"
   "$base_python" -m venv "$venv"
 fi
-echo "venv: installing torch==$torch_version numpy==$numpy_version into $venv"
+echo "venv: installing torch==$torch_version numpy==$numpy_version transformers==$transformers_version into $venv"
 start=$(date +%s)
-"$venv/bin/python" -m pip install -q --disable-pip-version-check "torch==$torch_version" "numpy==$numpy_version"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check "torch==$torch_version" "numpy==$numpy_version" \
+  "transformers==$transformers_version"
 echo "venv: installed in $(( $(date +%s) - start )) s"
-have_pins || { echo "venv: $venv does not hold torch $torch_version / numpy $numpy_version after pip install" >&2; exit 1; }
+have_pins || { echo "venv: $venv does not hold torch $torch_version / numpy $numpy_version / transformers $transformers_version after pip install" >&2; exit 1; }

@@ -1,5 +1,6 @@
 // Checkpoint directories: lazy opening, round trips, the torch.save
 // fixtures, the writer's safety rules, and malformed directories.
+#include "arch/openba/openba_model.h"
 #include "tests/torch_test.h"
 
 #include <filesystem>

@@ -2,6 +2,7 @@
 // bookkeeping (which rows/columns a unit owns, per-unit sums), top-k and
 // lowest-k choices, the instrumented block forward, the blockwise runner, and
 // the spiece.model editor.
+#include "arch/openba/openba_model.h"
 #include "tests/torch_test.h"
 
 #include <filesystem>
@@ -97,8 +98,14 @@ TEST_CASE("compress: the instrumented block forward equals the block's own", "[c
     const auto rope = openba::make_rotary_tables(5, 8, c.rope_base, torch::kCPU);
     auto& block = decoder ? *model->decoder->layer(0) : *model->encoder->layer(0);
     auto expected = decoder ? block.forward(x, self_mask, rope, memory, memory_mask) : block.forward(x, self_mask, rope);
-    const auto probe = decoder ? openba::probe_block(block, x, self_mask, rope, memory, memory_mask)
-                               : openba::probe_block(block, x, self_mask, rope, {}, {});
+    openba::StackInputs inputs;
+    inputs.self_mask = self_mask;
+    inputs.rope = rope;
+    if (decoder) {
+      inputs.memory = memory;
+      inputs.memory_mask = memory_mask;
+    }
+    const auto probe = openba::probe_block(block, x, inputs);
     CHECK(torch::allclose(probe.out, expected, 1e-5, 1e-5));
     CHECK(probe.norms.size() == (decoder ? 3u : 2u));
     CHECK(probe.ffn.size(-1) == 24);

@@ -99,8 +99,8 @@ TEST_CASE("config: config.json errors", "[config][bad-input]") {
                     Contains("c.json:3") && Contains("malformed JSON"));
   CHECK_THROWS_WITH(openba::parse_hf_config_json(R"({"hidden_size": 4})", "c.json"),
                     Contains("missing required key"));
-  CHECK_THROWS_WITH(openba::parse_hf_config_json(R"({"model_type": "t5", "hidden_size": 4})", "c.json"),
-                    Contains("not an OpenBA model"));
+  CHECK_THROWS_WITH(openba::parse_hf_config_json(R"({"model_type": "bert", "hidden_size": 4})", "c.json"),
+                    Contains("model_type 'bert' is not a supported model"));
   CHECK_THROWS_WITH(
       openba::parse_hf_config_json(R"({"hidden_size": "4096", "num_heads": 1, "kv_channels": 2,)"
                                    R"("ffn_hidden_size": 4, "num_layers": 1, "vocab_size": 8})",

@@ -27,11 +27,14 @@ nlohmann::json read_json_file(const std::string& path) {
 
 }  // namespace
 
-TokenizerLayout TokenizerLayout::from_model_proto(const std::string& serialized, const std::string& source) {
+TokenizerLayout TokenizerLayout::from_model_proto(const std::string& serialized, const std::string& source,
+                                                  bool mode_tokens) {
   TokenizerLayout t;
   t.model_proto_ = serialized;
   t.model_ = parse_spiece_model(serialized, source);
-  for (int i = 0; i < 3; ++i) t.added_[kModes[i]] = t.piece_count() + t.extra_ids_ + i;
+  if (mode_tokens) {
+    for (int i = 0; i < 3; ++i) t.added_[kModes[i]] = t.piece_count() + t.extra_ids_ + i;
+  }
   t.finish(source);
   return t;
 }
@@ -45,8 +48,12 @@ TokenizerLayout TokenizerLayout::load(const std::string& dir) {
   const int pieces = t.piece_count();
 
   const std::string config_path = (fs::path(dir) / "tokenizer_config.json").string();
+  bool t5_tokenizer = false;  // T5Tokenizer / T5TokenizerFast: sentinels only
   if (fs::is_regular_file(config_path)) {
     const auto config = read_json_file(config_path);
+    if (config.contains("tokenizer_class") && config["tokenizer_class"].is_string()) {
+      t5_tokenizer = config["tokenizer_class"].get<std::string>().rfind("T5Tokenizer", 0) == 0;
+    }
     if (config.contains("extra_ids")) {
       if (!config["extra_ids"].is_number_integer() || config["extra_ids"].get<int>() < 0) {
         throw Error(config_path + ": extra_ids must be a non-negative integer");
@@ -76,7 +83,7 @@ TokenizerLayout TokenizerLayout::load(const std::string& dir) {
       }
       t.added_[it.key()] = id;
     }
-  } else {
+  } else if (!t5_tokenizer) {
     for (int i = 0; i < 3; ++i) t.added_[kModes[i]] = pieces + t.extra_ids_ + i;
   }
   t.finish(model_path);
@@ -89,8 +96,13 @@ void TokenizerLayout::finish(const std::string& source) {
                 std::to_string(model_.eos_id) + "/" + std::to_string(model_.unk_id) +
                 ", OpenBA needs 0/1/2 (train with pad_id=0 eos_id=1 unk_id=2 bos_id=-1)");
   }
-  for (const char* mode : kModes) {
-    if (!added_.count(mode)) throw Error(source + ": no id for " + std::string(mode) + " (added_tokens.json)");
+  // The mode tokens come as a set (OpenBA) or not at all (T5).
+  int modes = 0;
+  for (const char* mode : kModes) modes += added_.count(mode) ? 1 : 0;
+  if (modes != 0 && modes != 3) {
+    for (const char* mode : kModes) {
+      if (!added_.count(mode)) throw Error(source + ": no id for " + std::string(mode) + " (added_tokens.json)");
+    }
   }
   const int pieces = piece_count();
   vocab_size_ = pieces + extra_ids_;
@@ -192,7 +204,7 @@ void TokenizerLayout::write_files(const std::string& dir) const {
   write_file_durably((fs::path(dir) / "special_tokens_map.json").string(), specials.dump(2) + "\n");
 
   nlohmann::ordered_json config;
-  config["tokenizer_class"] = "OpenBATokenizer";
+  config["tokenizer_class"] = has_mode_tokens() ? "OpenBATokenizer" : "T5Tokenizer";
   config["eos_token"] = "</s>";
   config["unk_token"] = "<unk>";
   config["pad_token"] = "<pad>";

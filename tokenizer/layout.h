@@ -1,15 +1,19 @@
-// OpenBA's token-id layout over a SentencePiece model, without loading
-// SentencePiece (safe in processes that load LibTorch; see spiece_model.h).
-// With P pieces in spiece.model (shared/reference/openba.md section 2):
+// The token-id layout of OpenBA and of the T5 family over a SentencePiece
+// model, without loading SentencePiece (safe in processes that load
+// LibTorch; see spiece_model.h). With P pieces in spiece.model
+// (shared/reference/openba.md section 2):
 //   pad 0 (also the decoder start), </s> 1, <unk> 2   (inside the model)
-//   <extra_id_N> = P + 99 - N for N in [0, 100)       (counting down)
-//   <R> = P + 100, <S> = P + 101, <X> = P + 102       (added_tokens.json)
-// vocab_size() = P + 103; the embedding has padded_vocab_rows(), the next
-// multiple of 128.
+//   <extra_id_N> = P + 99 - N for N in [0, 100)       (counting down: T5's
+//                                                      sentinels, the last ids)
+//   <R> = P + 100, <S> = P + 101, <X> = P + 102       (OpenBA only: its UL2 mode
+//                                                      tokens, added_tokens.json)
+// vocab_size() = P + 103 (OpenBA) or P + 100 (T5); the embedding has
+// padded_vocab_rows(), the next multiple of 128 (t5-base: 32100 -> 32128).
 //
 // A tokenizer directory holds spiece.model and, where present,
 // added_tokens.json, special_tokens_map.json and tokenizer_config.json: the
-// files of OpenBA's released tokenizer load with the ids above.
+// files of OpenBA's released tokenizer and of T5Tokenizer's save_pretrained
+// (tokenizer_class T5Tokenizer: no mode tokens) load with the ids above.
 #pragma once
 
 #include <map>
@@ -26,16 +30,23 @@ class TokenizerLayout {
   // A tokenizer (or checkpoint) directory. Missing spiece.model, malformed
   // JSON or ids that contradict OpenBA's layout are errors naming the file.
   static TokenizerLayout load(const std::string& dir);
-  // Serialized spiece.model bytes with OpenBA's default added tokens.
-  static TokenizerLayout from_model_proto(const std::string& serialized, const std::string& source);
+  // Serialized spiece.model bytes with OpenBA's default added tokens (or,
+  // with mode_tokens false, T5's layout: sentinels only).
+  static TokenizerLayout from_model_proto(const std::string& serialized, const std::string& source,
+                                          bool mode_tokens = true);
 
   int piece_count() const { return static_cast<int>(model_.pieces.size()); }
   int extra_ids() const { return extra_ids_; }
   int vocab_size() const { return vocab_size_; }
   int padded_vocab_rows() const { return (vocab_size_ + 127) / 128 * 128; }
-  // The embedding rows of OpenBA's layout over `pieces` pieces (100
-  // sentinels and <R>/<S>/<X> on top, padded to a multiple of 128).
-  static int64_t padded_rows_for_pieces(int64_t pieces) { return (pieces + 103 + 127) / 128 * 128; }
+  // The embedding rows of the layout over `pieces` pieces (100 sentinels
+  // and, with mode tokens, <R>/<S>/<X> on top, padded to a multiple of 128).
+  static int64_t padded_rows_for_pieces(int64_t pieces, bool mode_tokens = true) {
+    return (pieces + 100 + (mode_tokens ? 3 : 0) + 127) / 128 * 128;
+  }
+  // OpenBA's <R>/<S>/<X> exist (T5 tokenizers have none: UL2 then adds no
+  // mode prefix).
+  bool has_mode_tokens() const { return added_.count("<R>") != 0; }
   int pad_id() const { return 0; }
   int eos_id() const { return 1; }
   int unk_id() const { return 2; }

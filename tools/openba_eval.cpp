@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
     if (!in) throw openba::Error(data_path + ": cannot open");
     const openba::Checkpoint checkpoint = openba::Checkpoint::open(model_dir);
     const openba::ModelConfig& config = checkpoint.config();
-    openba::OpenBAModel model = openba::load_model(checkpoint, device);
+    openba::Seq2SeqModel model = openba::load_model(checkpoint, device);
     model->eval();
 
     openba::Progress progress("eval", count_lines(data_path), "examples", !quiet);
@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
                                static_cast<int64_t>(ex.labels.size()) > config.decoder_max_seq_length)) {
           std::fprintf(stderr,
                        "openba-eval: note: %s:%zu is longer than the model's max lengths (%lld/%lld);"
-                       " rotary positions extrapolate\n",
+                       " positions extrapolate\n",
                        data_path.c_str(), line_number, (long long)config.max_seq_length,
                        (long long)config.decoder_max_seq_length);
           warned_length = true;

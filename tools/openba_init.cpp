@@ -14,6 +14,7 @@
 #include "arch/openba/layout.h"
 #include "tokenizer/layout.h"
 #include "tools/cli_common.h"
+#include "util/error.h"
 #include "tools/torch_tool.h"
 #include "util/format.h"
 #include "util/progress.h"
@@ -25,7 +26,10 @@ int main(int argc, char** argv) {
     uint64_t seed = 0;
     bool force = false, quiet = false;
     int threads = 0;
-    app.add_option("--config", config_path, "model config YAML (configs/models/*.yaml)")->required();
+    app.add_option("--config", config_path,
+                   "model config: our YAML (configs/models/*.yaml), or a Hugging Face config.json (OpenBA, or the "
+                   "T5 family: t5, mt5, Flan-T5, UL2)")
+        ->required();
     app.add_option("--out", out_dir, "output checkpoint directory")->required();
     app.add_option("--seed", seed, "random seed (default 0)");
     app.add_option("--dtype", dtype_flag, "storage dtype: f32, bf16 or f16 (default: the config's)");
@@ -41,7 +45,7 @@ int main(int argc, char** argv) {
     openba::configure_threads(threads);
 
     const openba::InitScheme scheme = openba::parse_init_scheme(init, "--init");
-    openba::ModelConfig config = openba::load_model_config_yaml(config_path);
+    openba::ModelConfig config = openba::load_model_config_file(config_path);
     if (!dtype_flag.empty()) config.dtype = openba::parse_float_dtype_flag(dtype_flag, "--dtype");
     std::vector<std::string> tokenizer_files;
     if (!tokenizer_dir.empty()) {

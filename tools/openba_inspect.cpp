@@ -23,7 +23,7 @@ struct DtypeUsage {
 
 int main(int argc, char** argv) {
   return openba::run_tool("openba-inspect", [&] {
-    CLI::App app{"Describe an OpenBA checkpoint directory without loading its weights."};
+    CLI::App app{"Describe a checkpoint directory (OpenBA or the T5 family) without loading its weights."};
     std::string dir;
     bool json = false, check_tie = false;
     app.add_option("dir", dir, "checkpoint directory")->required();
@@ -43,6 +43,11 @@ int main(int argc, char** argv) {
       tie_text = tied ? "separate copy, identical to shared_embedding.weight (checked)"
                       : "separate copy, differs from shared_embedding.weight (untied)";
     }
+    const bool t5 = c.family == openba::ModelFamily::kT5;
+    if (t5) {  // config.json decides
+      tied = c.tie_word_embeddings;
+      tie_text = tied ? "the embedding (tie_word_embeddings)" : "its own tensor (tie_word_embeddings false)";
+    }
     const openba::ParameterBreakdown params = openba::count_parameters(c, tied);
 
     std::map<std::string, DtypeUsage> dtypes;
@@ -59,13 +64,17 @@ int main(int argc, char** argv) {
       out["path"] = dir;
       out["format"] = ck.format();
       out["bytes_on_disk"] = ck.bytes_on_disk();
-      out["config"] = {{"encoder_layers", c.encoder_layers},
+      out["config"] = {{"family", openba::model_family_name(c.family)},
+                       {"model_type", c.model_type},
+                       {"encoder_layers", c.encoder_layers},
                        {"decoder_layers", c.decoder_layers},
                        {"d_model", c.d_model},
                        {"num_heads", c.num_heads},
                        {"kv_channels", c.kv_channels},
                        {"attention_width", c.attention_width()},
                        {"ffn_hidden", c.ffn_hidden},
+                       {"ffn_activation", openba::ffn_activation_name(c.ffn_activation)},
+                       {"ffn_gated", c.ffn_gated},
                        {"vocab_size", c.vocab_size},
                        {"max_seq_length", c.max_seq_length},
                        {"decoder_max_seq_length", c.decoder_max_seq_length},
@@ -74,6 +83,10 @@ int main(int argc, char** argv) {
                        {"add_lm_head_bias", c.add_lm_head_bias},
                        {"tie_word_embeddings", c.tie_word_embeddings},
                        {"dtype", openba::dtype_name(c.dtype)}};
+      if (t5) {
+        out["config"]["relative_attention_num_buckets"] = c.relative_attention_num_buckets;
+        out["config"]["relative_attention_max_distance"] = c.relative_attention_max_distance;
+      }
       nlohmann::ordered_json by_component;
       for (int i = 0; i < openba::kComponentCount; ++i) {
         by_component[openba::component_name(static_cast<openba::Component>(i))] = params.by_component[i];
@@ -109,8 +122,16 @@ int main(int argc, char** argv) {
     std::printf("  d_model       %lld\n", (long long)c.d_model);
     std::printf("  attention     %lld heads x %lld kv_channels = %lld\n", (long long)c.num_heads,
                 (long long)c.kv_channels, (long long)c.attention_width());
-    std::printf("  ffn           %lld (SwiGLU, fc_in %lld rows)\n", (long long)c.ffn_hidden,
-                (long long)(2 * c.ffn_hidden));
+    std::printf("  family        %s (model_type %s)\n", openba::model_family_name(c.family), c.model_type.c_str());
+    if (t5) {
+      std::printf("  ffn           %lld (%s%s)\n", (long long)c.ffn_hidden, c.ffn_gated ? "gated " : "",
+                  openba::ffn_activation_name(c.ffn_activation));
+      std::printf("  positions     relative bias, %lld buckets, max distance %lld\n",
+                  (long long)c.relative_attention_num_buckets, (long long)c.relative_attention_max_distance);
+    } else {
+      std::printf("  ffn           %lld (SwiGLU, fc_in %lld rows)\n", (long long)c.ffn_hidden,
+                  (long long)(2 * c.ffn_hidden));
+    }
     std::printf("  vocab rows    %lld\n", (long long)c.vocab_size);
     std::printf("  max length    %lld encoder / %lld decoder\n", (long long)c.max_seq_length,
                 (long long)c.decoder_max_seq_length);

@@ -20,7 +20,7 @@
 #include <string>
 
 #include "runtime/checkpoint.h"
-#include "arch/openba/openba_model.h"
+#include "arch/seq2seq_model.h"
 #include "train/train_config.h"
 
 namespace openba {
@@ -55,7 +55,7 @@ class Teacher {
 
  private:
   DistillConfig config_;
-  OpenBAModel model_{nullptr};
+  Seq2SeqModel model_{nullptr};
   std::string summary_;
   uint64_t weight_bytes_ = 0;
 };

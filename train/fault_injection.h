@@ -13,7 +13,7 @@
 namespace openba {
 
 using LossFunction =
-    std::function<LossParts(OpenBAModelImpl& model, const Seq2SeqBatch& batch, const DistillationInputs* distill)>;
+    std::function<LossParts(Seq2SeqModelImpl& model, const Seq2SeqBatch& batch, const DistillationInputs* distill)>;
 
 // debug.nonfinite_at_steps: every micro-batch objective of those (1-based)
 // steps multiplied by NaN, so the step's loss and gradients are not finite.
@@ -22,7 +22,7 @@ inline LossFunction inject_nonfinite_losses(LossFunction inner, std::vector<doub
                                             std::function<int64_t()> current_step) {
   if (steps.empty()) return inner;
   return [inner = std::move(inner), steps = std::move(steps), current_step = std::move(current_step)](
-             OpenBAModelImpl& model, const Seq2SeqBatch& batch, const DistillationInputs* distill) {
+             Seq2SeqModelImpl& model, const Seq2SeqBatch& batch, const DistillationInputs* distill) {
     LossParts parts = inner(model, batch, distill);
     const double step = static_cast<double>(current_step());
     for (double s : steps) {

@@ -98,7 +98,7 @@ struct EvalResult {
 
 // The fixed held-out examples (Ul2Stream::heldout_examples), the same ones
 // openba-compress and the pipeline measure with the same eval.seed.
-EvalResult evaluate(OpenBAModelImpl& model, const Ul2Stream& heldout, const TrainConfig& c, GradientSync& sync,
+EvalResult evaluate(Seq2SeqModelImpl& model, const Ul2Stream& heldout, const TrainConfig& c, GradientSync& sync,
                     const torch::Device& device) {
   const size_t k = c.denoisers.size();
   const std::vector<Ul2Example> all = heldout.heldout_examples(c.eval_examples_per_denoiser);
@@ -216,7 +216,7 @@ class Trainer {
   DataSetup data_;
   std::unique_ptr<Teacher> teacher_;
   std::string checkpoints_dir_, resume_from_, last_checkpoint_;
-  OpenBAModel model_{nullptr};
+  Seq2SeqModel model_{nullptr};
   AutocastState precision_;
   std::unique_ptr<OptimizerEngine> optimizer_;
   std::vector<std::string> tokenizer_files_;
@@ -301,7 +301,7 @@ Trainer::Trainer(const TrainConfig& c, const TrainerRun& run, GradientSync& sync
     if (teacher_) log_->line("distillation from teacher " + teacher_->describe());
   }
   loss_ = inject_nonfinite_losses(
-      [](OpenBAModelImpl& model, const Seq2SeqBatch& batch, const DistillationInputs* distill) {
+      [](Seq2SeqModelImpl& model, const Seq2SeqBatch& batch, const DistillationInputs* distill) {
         return seq2seq_loss(model, batch, distill);
       },
       c.nonfinite_at_steps, [this] { return state_.step + 1; });

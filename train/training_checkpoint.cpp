@@ -48,7 +48,7 @@ std::string checkpoint_dir_name(int64_t step) {
   return name;
 }
 
-std::unique_ptr<CheckpointWriter> begin_training_checkpoint(const std::string& path, OpenBAModelImpl& model,
+std::unique_ptr<CheckpointWriter> begin_training_checkpoint(const std::string& path, Seq2SeqModelImpl& model,
                                                             const std::vector<std::string>& tokenizer_files) {
   ModelConfig config = model.config;
   config.dtype = DType::F32;  // master weights: exact resume
@@ -84,7 +84,7 @@ std::string newest_training_checkpoint(const std::string& checkpoints_dir) {
   return names.empty() ? "" : (fs::path(checkpoints_dir) / names.back()).string();
 }
 
-TrainerState read_training_checkpoint(const std::string& path, OpenBAModelImpl& model, OptimizerEngine& optimizer) {
+TrainerState read_training_checkpoint(const std::string& path, Seq2SeqModelImpl& model, OptimizerEngine& optimizer) {
   const std::string state_path = (fs::path(path) / "trainer_state.json").string();
   nlohmann::json j;
   try {

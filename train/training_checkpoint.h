@@ -16,7 +16,7 @@
 
 namespace openba {
 
-struct OpenBAModelImpl;
+struct Seq2SeqModelImpl;
 class CheckpointWriter;
 class OptimizerEngine;
 
@@ -37,7 +37,7 @@ std::string checkpoint_dir_name(int64_t step);
 //   every rank: OptimizerEngine::write_state(staging path)
 //   rank 0, after a barrier: finish_training_checkpoint (checks the optimizer
 //   state is complete, writes trainer_state.json, renames into place).
-std::unique_ptr<CheckpointWriter> begin_training_checkpoint(const std::string& path, OpenBAModelImpl& model,
+std::unique_ptr<CheckpointWriter> begin_training_checkpoint(const std::string& path, Seq2SeqModelImpl& model,
                                                             const std::vector<std::string>& tokenizer_files);
 void finish_training_checkpoint(CheckpointWriter& writer, const TrainerState& state, const OptimizerEngine& optimizer,
                                 int world_size);
@@ -45,7 +45,7 @@ void finish_training_checkpoint(CheckpointWriter& writer, const TrainerState& st
 std::string newest_training_checkpoint(const std::string& checkpoints_dir);
 // Loads weights and optimizer state; Error naming the file when
 // the checkpoint does not match the model.
-TrainerState read_training_checkpoint(const std::string& path, OpenBAModelImpl& model, OptimizerEngine& optimizer);
+TrainerState read_training_checkpoint(const std::string& path, Seq2SeqModelImpl& model, OptimizerEngine& optimizer);
 // Keeps the newest `keep` complete checkpoints; removes staging leftovers.
 void prune_training_checkpoints(const std::string& checkpoints_dir, int64_t keep);
 

@@ -33,7 +33,7 @@ TrainBatch make_train_batch(const std::vector<Ul2Example>& examples, const Model
   return out;
 }
 
-LossParts seq2seq_loss(OpenBAModelImpl& model, const Seq2SeqBatch& batch, const DistillationInputs* distill) {
+LossParts seq2seq_loss(Seq2SeqModelImpl& model, const Seq2SeqBatch& batch, const DistillationInputs* distill) {
   auto logits = model.forward(batch);  // [B, Td, V] fp32
   const int64_t b = logits.size(0), t = logits.size(1), v = logits.size(2);
   const auto flat_logits = logits.reshape({b * t, v});

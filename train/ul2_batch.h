@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "arch/openba/openba_model.h"
+#include "arch/seq2seq_model.h"
 #include "train/ul2_stream.h"
 
 namespace openba {
@@ -43,7 +43,7 @@ struct LossParts {
   torch::Tensor teacher_nll_sum;  // distillation: the teacher's own summed NLL (else undefined)
   torch::Tensor example_nll;      // [B] float64, detached: summed NLL per example
 };
-LossParts seq2seq_loss(OpenBAModelImpl& model, const Seq2SeqBatch& batch,
+LossParts seq2seq_loss(Seq2SeqModelImpl& model, const Seq2SeqBatch& batch,
                        const DistillationInputs* distill = nullptr);
 
 }  // namespace openba

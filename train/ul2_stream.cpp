@@ -20,9 +20,14 @@ Ul2Stream::Ul2Stream(std::shared_ptr<const ShardMixture> data, const TokenizerLa
   ids_.eos = tokenizer.eos_id();
   ids_.sentinel_base = tokenizer.sentinel_id(0);
   ids_.sentinels = tokenizer.extra_ids();
-  ids_.mode_r = tokenizer.mode_id('R');
-  ids_.mode_s = tokenizer.mode_id('S');
-  ids_.mode_x = tokenizer.mode_id('X');
+  if (tokenizer.has_mode_tokens()) {
+    ids_.mode_r = tokenizer.mode_id('R');
+    ids_.mode_s = tokenizer.mode_id('S');
+    ids_.mode_x = tokenizer.mode_id('X');
+  } else {
+    // A T5 tokenizer has no mode tokens: the denoisers add no prefix.
+    for (Denoiser& d : options_.denoisers) d.prefix = 0;
+  }
   for (const Denoiser& d : options_.denoisers) {
     if (!(d.weight >= 0)) throw Error("ul2: denoiser " + d.name + " has a negative weight");
     if (d.kind == Denoiser::Kind::kSpan && !(d.mean_span >= 1)) throw Error("ul2: denoiser " + d.name + ": mean_span must be >= 1");

@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include "arch/openba/config_json.h"
+#include "arch/t5/t5_config.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -128,6 +130,15 @@ ModelConfig load_model_config_yaml(const std::string& path) {
 
 // --- validation -------------------------------------------------------------
 
+const char* model_family_name(ModelFamily family) {
+  switch (family) {
+    case ModelFamily::kOpenBA: return "openba";
+    case ModelFamily::kT5: return "t5";
+  }
+  return "?";
+}
+
+
 void ModelConfig::validate(const std::string& source) const {
   auto positive = [&](int64_t value, const char* name) {
     if (value <= 0) {
@@ -143,7 +154,7 @@ void ModelConfig::validate(const std::string& source) const {
   positive(vocab_size, "vocab_size");
   positive(max_seq_length, "max_seq_length");
   positive(decoder_max_seq_length, "decoder_max_seq_length");
-  if (kv_channels % 2 != 0) {
+  if (family == ModelFamily::kOpenBA && kv_channels % 2 != 0) {
     throw Error(source + ": kv_channels must be even for rotary embeddings (got " +
                 std::to_string(kv_channels) + ")");
   }
@@ -172,7 +183,9 @@ void ModelConfig::validate(const std::string& source) const {
 }
 
 bool ModelConfig::same_architecture(const ModelConfig& o) const {
-  return encoder_layers == o.encoder_layers && decoder_layers == o.decoder_layers &&
+  return family == o.family && ffn_activation == o.ffn_activation && ffn_gated == o.ffn_gated &&
+         relative_attention_num_buckets == o.relative_attention_num_buckets &&
+         relative_attention_max_distance == o.relative_attention_max_distance && encoder_layers == o.encoder_layers && decoder_layers == o.decoder_layers &&
          d_model == o.d_model && num_heads == o.num_heads && kv_channels == o.kv_channels &&
          ffn_hidden == o.ffn_hidden && vocab_size == o.vocab_size &&
          add_qkv_bias == o.add_qkv_bias && add_ffn_bias == o.add_ffn_bias &&
@@ -182,6 +195,7 @@ bool ModelConfig::same_architecture(const ModelConfig& o) const {
 
 std::string ModelConfig::summary() const {
   std::ostringstream out;
+  if (family != ModelFamily::kOpenBA) out << model_type << ", ";
   out << "enc " << encoder_layers << " / dec " << decoder_layers << ", d_model " << d_model
       << ", heads " << num_heads << "x" << kv_channels << ", ffn " << ffn_hidden << ", vocab "
       << vocab_size;
@@ -192,46 +206,6 @@ std::string ModelConfig::summary() const {
 
 namespace {
 
-size_t line_of_offset(const std::string& text, size_t offset) {
-  size_t line = 1;
-  for (size_t i = 0; i < offset && i < text.size(); ++i) {
-    if (text[i] == '\n') ++line;
-  }
-  return line;
-}
-
-int64_t json_int(const Json& root, const std::string& key, const std::string& source,
-                 std::optional<int64_t> fallback = std::nullopt) {
-  auto it = root.find(key);
-  if (it == root.end() || it->is_null()) {
-    if (fallback) return *fallback;
-    throw Error(source + ": missing required key '" + key + "'");
-  }
-  if (!it->is_number_integer()) {
-    throw Error(source + ": key '" + key + "' must be an integer (got " + it->dump() + ")");
-  }
-  return it->get<int64_t>();
-}
-
-bool json_bool(const Json& root, const std::string& key, const std::string& source, bool fallback) {
-  auto it = root.find(key);
-  if (it == root.end() || it->is_null()) return fallback;
-  if (!it->is_boolean()) {
-    throw Error(source + ": key '" + key + "' must be true or false (got " + it->dump() + ")");
-  }
-  return it->get<bool>();
-}
-
-double json_number(const Json& root, const std::string& key, const std::string& source,
-                   double fallback) {
-  auto it = root.find(key);
-  if (it == root.end() || it->is_null()) return fallback;
-  if (!it->is_number()) {
-    throw Error(source + ": key '" + key + "' must be a number (got " + it->dump() + ")");
-  }
-  return it->get<double>();
-}
-
 // Keys this module interprets; everything else is carried in extra_hf_keys.
 const std::set<std::string>& interpreted_hf_keys() {
   static const std::set<std::string> keys = {
@@ -239,7 +213,7 @@ const std::set<std::string>& interpreted_hf_keys() {
       "num_decoder_layers", "vocab_size", "max_seq_length", "decoder_max_seq_length",
       "add_qkv_bias", "add_ffn_bias", "add_lm_head_bias", "tie_word_embeddings",
       "layernorm_epsilon", "rotary_base", "hidden_dropout", "attention_dropout", "pad_token_id",
-      "eos_token_id", "decoder_start_token_id", "torch_dtype", "architectures",
+      "eos_token_id", "decoder_start_token_id", "torch_dtype", "dtype", "architectures",
       "is_encoder_decoder"};
   return keys;
 }
@@ -247,51 +221,39 @@ const std::set<std::string>& interpreted_hf_keys() {
 }  // namespace
 
 ModelConfig parse_hf_config_json(const std::string& text, const std::string& source) {
-  Json root;
-  try {
-    root = Json::parse(text);
-  } catch (const Json::parse_error& e) {
-    throw Error(source + ":" + std::to_string(line_of_offset(text, e.byte)) +
-                ": malformed JSON: " + e.what());
-  }
-  if (!root.is_object()) throw Error(source + ": config.json must hold a JSON object");
-
+  namespace cj = config_json;
+  const cj::Json root = cj::parse_object(text, source);
   if (auto it = root.find("model_type"); it != root.end()) {
     const std::string type = it->is_string() ? it->get<std::string>() : it->dump();
+    if (is_t5_model_type(type)) return parse_t5_config_json(root, source);
     if (type != "openba" && type != "OpenBT5" && type != "openbt5") {
       throw Error(source + ": model_type '" + type +
-                  "' is not an OpenBA model (expected \"openba\")");
+                  "' is not a supported model (expected \"openba\", \"t5\" or \"mt5\")");
     }
   }
   ModelConfig c;
-  c.d_model = json_int(root, "hidden_size", source);
-  c.num_heads = json_int(root, "num_heads", source);
-  c.kv_channels = json_int(root, "kv_channels", source);
-  c.ffn_hidden = json_int(root, "ffn_hidden_size", source);
-  c.encoder_layers = json_int(root, "num_layers", source);
-  c.decoder_layers = json_int(root, "num_decoder_layers", source, c.encoder_layers);
-  c.vocab_size = json_int(root, "vocab_size", source);
-  c.max_seq_length = json_int(root, "max_seq_length", source, 1024);
-  c.decoder_max_seq_length = json_int(root, "decoder_max_seq_length", source, 256);
-  c.add_qkv_bias = json_bool(root, "add_qkv_bias", source, false);
-  c.add_ffn_bias = json_bool(root, "add_ffn_bias", source, false);
-  c.add_lm_head_bias = json_bool(root, "add_lm_head_bias", source, false);
-  c.tie_word_embeddings = json_bool(root, "tie_word_embeddings", source, false);
-  c.layernorm_eps = json_number(root, "layernorm_epsilon", source, 1e-5);
-  c.rope_base = json_number(root, "rotary_base", source, 10000.0);
+  c.d_model = cj::integer(root, "hidden_size", source);
+  c.num_heads = cj::integer(root, "num_heads", source);
+  c.kv_channels = cj::integer(root, "kv_channels", source);
+  c.ffn_hidden = cj::integer(root, "ffn_hidden_size", source);
+  c.encoder_layers = cj::integer(root, "num_layers", source);
+  c.decoder_layers = cj::integer(root, "num_decoder_layers", source, c.encoder_layers);
+  c.vocab_size = cj::integer(root, "vocab_size", source);
+  c.max_seq_length = cj::integer(root, "max_seq_length", source, 1024);
+  c.decoder_max_seq_length = cj::integer(root, "decoder_max_seq_length", source, 256);
+  c.add_qkv_bias = cj::boolean(root, "add_qkv_bias", source, false);
+  c.add_ffn_bias = cj::boolean(root, "add_ffn_bias", source, false);
+  c.add_lm_head_bias = cj::boolean(root, "add_lm_head_bias", source, false);
+  c.tie_word_embeddings = cj::boolean(root, "tie_word_embeddings", source, false);
+  c.layernorm_eps = cj::number(root, "layernorm_epsilon", source, 1e-5);
+  c.rope_base = cj::number(root, "rotary_base", source, 10000.0);
   // Training-time dropout is a trainer decision; keep the file's values only as metadata.
-  c.hidden_dropout = json_number(root, "hidden_dropout", source, 0.0);
-  c.attention_dropout = json_number(root, "attention_dropout", source, 0.0);
-  c.pad_token_id = json_int(root, "pad_token_id", source, 0);
-  c.eos_token_id = json_int(root, "eos_token_id", source, 1);
-  c.decoder_start_token_id = json_int(root, "decoder_start_token_id", source, 0);
-  if (auto it = root.find("torch_dtype"); it != root.end() && !it->is_null()) {
-    auto dtype = it->is_string() ? dtype_from_torch_name(it->get<std::string>()) : std::nullopt;
-    if (!dtype) throw Error(source + ": unknown torch_dtype " + it->dump());
-    c.dtype = *dtype;
-  } else {
-    c.dtype = DType::F32;
-  }
+  c.hidden_dropout = cj::number(root, "hidden_dropout", source, 0.0);
+  c.attention_dropout = cj::number(root, "attention_dropout", source, 0.0);
+  c.pad_token_id = cj::integer(root, "pad_token_id", source, 0);
+  c.eos_token_id = cj::integer(root, "eos_token_id", source, 1);
+  c.decoder_start_token_id = cj::integer(root, "decoder_start_token_id", source, 0);
+  c.dtype = cj::torch_dtype(root, source);
   for (auto it = root.begin(); it != root.end(); ++it) {
     if (!interpreted_hf_keys().count(it.key())) c.extra_hf_keys[it.key()] = it.value().dump();
   }
@@ -304,7 +266,13 @@ ModelConfig load_hf_config(const std::string& path) {
   return parse_hf_config_json(read_text_file(path), path);
 }
 
+ModelConfig load_model_config_file(const std::string& path) {
+  const bool json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+  return json ? load_hf_config(path) : load_model_config_yaml(path);
+}
+
 std::string to_hf_config_json(const ModelConfig& c) {
+  if (c.family == ModelFamily::kT5) return t5_config_json(c);
   Json root;
   root["architectures"] = Json::array({"OpenBAForConditionalGeneration"});
   root["model_type"] = "openba";
@@ -342,7 +310,13 @@ int64_t openba_v1_derived_ffn(int64_t declared) {
 
 void reconcile_with_tensor_shapes(ModelConfig& config, int64_t ffn_width_in_tensors,
                                   int64_t vocab_rows_in_tensors, const std::string& source) {
+  const bool t5 = config.family == ModelFamily::kT5;
   if (ffn_width_in_tensors != config.ffn_hidden) {
+    if (t5) {
+      throw Error(source + ": FFN width mismatch: config says d_ff " + std::to_string(config.ffn_hidden) +
+                  " but the MLP input weight of encoder block 0 holds " + std::to_string(ffn_width_in_tensors) +
+                  " neurons");
+    }
     if (ffn_width_in_tensors != openba_v1_derived_ffn(config.ffn_hidden)) {
       throw Error(source + ": FFN width mismatch: config says ffn_hidden_size " +
                   std::to_string(config.ffn_hidden) + " (or " +
@@ -354,8 +328,8 @@ void reconcile_with_tensor_shapes(ModelConfig& config, int64_t ffn_width_in_tens
   }
   if (vocab_rows_in_tensors != config.vocab_size) {
     throw Error(source + ": vocabulary mismatch: config says vocab_size " +
-                std::to_string(config.vocab_size) + " but shared_embedding.weight has " +
-                std::to_string(vocab_rows_in_tensors) + " rows");
+                std::to_string(config.vocab_size) + " but " + (t5 ? "shared.weight" : "shared_embedding.weight") +
+                " has " + std::to_string(vocab_rows_in_tensors) + " rows");
   }
 }
 

@@ -12,16 +12,35 @@
 #include <string>
 
 #include "formats/dtype.h"
+#include "ops/activation.h"
 
 namespace openba {
 
+// The architecture family a config describes: its descriptor
+// (arch/<family>/layout), its forward (arch/<family>/*_model) and its
+// config.json keys.
+//   kOpenBA  OpenBA (shared/reference/openba.md): LayerNorm, rotary, SwiGLU.
+//   kT5      T5, mT5, Flan-T5, UL2 (arch/t5/): RMS norm, relative position
+//            bias, ReLU / gated-GELU / gated-SiLU MLPs.
+enum class ModelFamily { kOpenBA, kT5 };
+const char* model_family_name(ModelFamily family);
+
+
 struct ModelConfig {
+  ModelFamily family = ModelFamily::kOpenBA;
+  // config.json's model_type, written back ("openba", "t5", "mt5").
+  std::string model_type = "openba";
   int64_t encoder_layers = 0;
   int64_t decoder_layers = 0;
   int64_t d_model = 0;
   int64_t num_heads = 0;
   int64_t kv_channels = 0;     // per-head width; attention width = heads * kv_channels
-  int64_t ffn_hidden = 0;      // SwiGLU width: fc_in has 2*ffn_hidden rows (gate first)
+  int64_t ffn_hidden = 0;      // MLP width (OpenBA: fc_in has 2*ffn_hidden rows, gate first)
+  FfnActivation ffn_activation = FfnActivation::kSilu;  // act(gate) * up when gated, act(in) otherwise
+  bool ffn_gated = true;       // OpenBA always; T5 v1.0 relu is not
+  // T5's relative position buckets (OpenBA uses rotary and ignores these).
+  int64_t relative_attention_num_buckets = 32;
+  int64_t relative_attention_max_distance = 128;
   int64_t vocab_size = 0;      // embedding rows (pieces padded to a multiple of 128)
   int64_t max_seq_length = 1024;
   int64_t decoder_max_seq_length = 256;
@@ -30,6 +49,7 @@ struct ModelConfig {
   bool add_lm_head_bias = true;
   // The HF flag: when true the reference scales decoder output by d_model^-0.5
   // before lm_head. Released OpenBA configs say false (weights still shared).
+  // For T5 it also decides the storage: true = lm_head is the embedding.
   bool tie_word_embeddings = false;
   double layernorm_eps = 1e-5;
   double rope_base = 10000.0;
@@ -60,6 +80,9 @@ ModelConfig load_model_config_yaml(const std::string& path);
 // OpenBA's config.json. `source` names the file in errors.
 ModelConfig parse_hf_config_json(const std::string& text, const std::string& source);
 ModelConfig load_hf_config(const std::string& path);
+// A model config file of either kind: a path ending in .json is a Hugging
+// Face config.json (OpenBA or the T5 family), anything else our YAML.
+ModelConfig load_model_config_file(const std::string& path);
 // config.json text in OpenBA's key names (with extra_hf_keys carried over).
 std::string to_hf_config_json(const ModelConfig& config);
 

@@ -12,10 +12,11 @@ double forward_flops_per_sequence(const ModelConfig& c, int64_t encoder_tokens,
   const double td = static_cast<double>(decoder_tokens);
   const double le = static_cast<double>(c.encoder_layers);
   const double ld = static_cast<double>(c.decoder_layers);
+  const double mlp = (c.ffn_gated ? 3 : 2) * d * f;   // gated: gate, up and down projections
   double macs = 0;
-  macs += te * le * (4 * d * a + 3 * d * f);         // encoder projections and MLP
+  macs += te * le * (4 * d * a + mlp);               // encoder projections and MLP
   macs += le * 2 * te * te * a;                      // encoder self-attention scores + values
-  macs += td * ld * (6 * d * a + 3 * d * f);         // decoder self/cross projections and MLP
+  macs += td * ld * (6 * d * a + mlp);               // decoder self/cross projections and MLP
   macs += te * ld * 2 * d * a;                       // cross-attention K/V over encoder tokens
   macs += ld * (2 * td * td * a + 2 * td * te * a);  // decoder self + cross attention
   macs += td * d * v;                                // lm_head

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "arch/openba/openba_model.h"
+#include "arch/seq2seq_model.h"
 #include "util/error.h"
 
 namespace openba {
@@ -57,7 +57,7 @@ torch::Tensor initial_tensor(const TensorSpec& spec, const ModelConfig& c, uint6
   return normal(spec.shape, rule.hf_std);
 }
 
-void initialize_weights(OpenBAModelImpl& model, uint64_t seed, InitScheme scheme) {
+void initialize_weights(Seq2SeqModelImpl& model, uint64_t seed, InitScheme scheme) {
   fill_parameters(model, [&](const TensorSpec& spec) { return initial_tensor(spec, model.config, seed, scheme); });
 }
 

@@ -31,9 +31,9 @@ InitScheme parse_init_scheme(const std::string& text, const std::string& flag);
 torch::Tensor initial_tensor(const TensorSpec& spec, const ModelConfig& config, uint64_t seed,
                              InitScheme scheme = InitScheme::kMegatron);
 
-struct OpenBAModelImpl;
+struct Seq2SeqModelImpl;
 // Fills every parameter of an in-memory model with initial_tensor().
-void initialize_weights(OpenBAModelImpl& model, uint64_t seed,
+void initialize_weights(Seq2SeqModelImpl& model, uint64_t seed,
                         InitScheme scheme = InitScheme::kMegatron);
 
 // Written straight to disk: runtime/initial_checkpoint.h.

@@ -1,5 +1,7 @@
 #include "arch/openba/layout.h"
 
+#include "arch/t5/t5_layout.h"
+
 #include <cmath>
 
 #include "util/error.h"
@@ -168,13 +170,36 @@ TensorLocation locate_tensor(const std::string& name) {
   return loc;
 }
 
+std::string embedding_name(const ModelConfig& c) {
+  return c.family == ModelFamily::kT5 ? t5_embedding_name() : kEmbeddingName;
+}
+
+std::string final_norm_weight_name(const ModelConfig& c, bool decoder) {
+  return c.family == ModelFamily::kT5 ? t5_final_norm_name(decoder) : final_norm_name(decoder, "weight");
+}
+
+std::string final_norm_bias_name(const ModelConfig& c, bool decoder) {
+  return c.family == ModelFamily::kT5 ? std::string() : final_norm_name(decoder, "bias");
+}
+
+FfnWidthSource ffn_width_source(const ModelConfig& c) {
+  if (c.family == ModelFamily::kT5) return {t5_ffn_width_tensor(c), 1};
+  return {block_tensor_name(false, 0, kFfnGateUpLocalName), 2};
+}
+
+bool is_ignored_tensor_name(const std::string& name, const ModelConfig& c) {
+  return c.family == ModelFamily::kT5 && is_t5_ignored_tensor_name(name, c);
+}
+
 std::vector<TensorSpec> block_tensor_specs(const ModelConfig& c, bool decoder, int64_t layer) {
+  if (c.family == ModelFamily::kT5) return t5_block_tensor_specs(c, decoder, layer);
   std::vector<TensorSpec> specs;
   SpecBuilder(c, specs).block(decoder, layer);
   return specs;
 }
 
 std::vector<TensorSpec> openba_tensor_specs(const ModelConfig& c) {
+  if (c.family == ModelFamily::kT5) return t5_tensor_specs(c);
   std::vector<TensorSpec> specs;
   SpecBuilder b(c, specs);
   b.embedding();
@@ -189,6 +214,7 @@ std::vector<TensorSpec> openba_tensor_specs(const ModelConfig& c) {
 }
 
 std::optional<TensorSpec> find_tensor_spec(const std::string& name, const ModelConfig& c) {
+  if (c.family == ModelFamily::kT5) return find_t5_tensor_spec(name, c);
   TensorLocation loc;
   try {
     loc = locate_tensor(name);

@@ -89,6 +89,10 @@ struct TensorSpec {
   std::string local;    // the name inside its block ("mlp.fc_in.weight"); the name at top level
   std::vector<UnitAxis> units;
   bool vocabulary_rows = false;
+  // Stored in block 0 but belongs to the whole stack (T5's relative position
+  // bias table: every block of the stack reads it). Layer pruning moves it
+  // to the first kept block.
+  bool stack_table = false;
   InitRule init;
   int64_t numel() const {
     int64_t n = 1;
@@ -99,6 +103,7 @@ struct TensorSpec {
 
 // Names of the tied pair: the embedding and the output projection share one
 // tensor in OpenBA (the released files store it once under both names).
+// The embedding's name depends on the family: embedding_name().
 inline const char* kEmbeddingName = "shared_embedding.weight";
 inline const char* kLmHeadWeightName = "lm_head.weight";
 inline const char* kLmHeadBiasName = "lm_head.bias";
@@ -106,6 +111,8 @@ inline const char* kLmHeadBiasName = "lm_head.bias";
 // file does not say it, inside encoder block 0.
 inline const char* kFfnGateUpLocalName = "mlp.fc_in.weight";
 
+// Every tensor of the model the config describes (its family's descriptor:
+// this file for OpenBA, arch/t5/t5_layout.h for T5).
 std::vector<TensorSpec> openba_tensor_specs(const ModelConfig& config);
 // The specs of one block, in canonical order.
 std::vector<TensorSpec> block_tensor_specs(const ModelConfig& config, bool decoder, int64_t layer);
@@ -126,6 +133,26 @@ std::string block_prefix(bool decoder, int64_t index);
 std::string block_tensor_name(bool decoder, int64_t layer, const std::string& local);
 // "encoder.final_layernorm.weight" etc.; part is "weight" or "bias".
 std::string final_norm_name(bool decoder, const std::string& part);
+// The family's names: the embedding ("shared_embedding.weight", T5
+// "shared.weight"); a stack's final norm weight and bias (T5's RMS norm has
+// no bias: empty).
+std::string embedding_name(const ModelConfig& config);
+std::string final_norm_weight_name(const ModelConfig& config, bool decoder);
+std::string final_norm_bias_name(const ModelConfig& config, bool decoder);
+
+// The tensor whose rows give the FFN width when config.json does not say it
+// reliably: width = rows / rows_per_neuron.
+struct FfnWidthSource {
+  std::string name;
+  int64_t rows_per_neuron = 1;
+};
+FfnWidthSource ffn_width_source(const ModelConfig& config);
+
+// Names a checkpoint of the family may hold beside its tensors, which
+// loading ignores: aliases of the embedding that transformers re-ties
+// (T5's encoder/decoder.embed_tokens, its tied lm_head) and keys old
+// releases left behind (T5's decoder cross-attention relative bias).
+bool is_ignored_tensor_name(const std::string& name, const ModelConfig& config);
 
 struct ParameterBreakdown {
   int64_t by_component[kComponentCount] = {};

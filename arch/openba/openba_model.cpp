@@ -103,6 +103,11 @@ torch::Tensor BlockImpl::forward(const OpBackend& ops, const torch::Tensor& x, c
   return ops.residual_add(h, mlp->forward(ops, normed, probe), p);
 }
 
+torch::Tensor BlockImpl::forward(const OpBackend& ops, const torch::Tensor& x, const StackInputs& in,
+                                 BlockProbe* probe) {
+  return forward(ops, x, in.self_mask, in.rope, in.memory, in.memory_mask, probe);
+}
+
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionMask& self_mask, const RotaryTables& rope,
                                  const torch::Tensor& memory, const AttentionMask& memory_mask) {
   return forward(select_op_backend(x), x, self_mask, rope, memory, memory_mask);
@@ -117,23 +122,13 @@ StackImpl::StackImpl(const ModelConfig& c, bool decoder) : is_decoder(decoder) {
 
 // --- the model ------------------------------------------------------------------
 
-torch::Tensor shift_right(const torch::Tensor& labels, int64_t decoder_start_token_id,
-                          int64_t pad_token_id) {
-  auto shifted = torch::empty_like(labels);
-  shifted.select(1, 0).fill_(decoder_start_token_id);
-  if (labels.size(1) > 1) {
-    shifted.narrow(1, 1, labels.size(1) - 1).copy_(labels.narrow(1, 0, labels.size(1) - 1));
-  }
-  return shifted.masked_fill_(shifted == -100, pad_token_id);
-}
-
 OutputProjectionImpl::OutputProjectionImpl(torch::Tensor weight_tensor, torch::Tensor bias_tensor) {
   weight = register_parameter("weight", weight_tensor);
   if (bias_tensor.defined()) bias = register_parameter("bias", bias_tensor);
 }
 
 
-OpenBAModelImpl::OpenBAModelImpl(const ModelConfig& c) : config(c) {
+OpenBAModelImpl::OpenBAModelImpl(const ModelConfig& c) : Seq2SeqModelImpl(c) {
   shared_embedding = register_module(
       "shared_embedding", torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab_size, c.d_model)));
   encoder = register_module("encoder", Stack(c, false));
@@ -166,9 +161,6 @@ torch::Tensor OpenBAModelImpl::run_block(const OpBackend& ops, BlockImpl& block,
   return block.forward(ops, x, self_mask, rope, memory, memory_mask);
 }
 
-torch::Tensor OpenBAModelImpl::encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
-  return encode(select_op_backend(shared_embedding->weight), input_ids, attention_mask);
-}
 
 torch::Tensor OpenBAModelImpl::encode(const OpBackend& ops, const torch::Tensor& input_ids,
                                       const torch::Tensor& attention_mask) {
@@ -179,13 +171,6 @@ torch::Tensor OpenBAModelImpl::encode(const OpBackend& ops, const torch::Tensor&
   return norm(ops, encoder->final_layernorm, x);
 }
 
-torch::Tensor OpenBAModelImpl::decode(const torch::Tensor& decoder_input_ids,
-                                      const torch::Tensor& decoder_attention_mask,
-                                      const torch::Tensor& encoder_states,
-                                      const torch::Tensor& encoder_attention_mask) {
-  return decode(select_op_backend(shared_embedding->weight), decoder_input_ids, decoder_attention_mask, encoder_states,
-                encoder_attention_mask);
-}
 
 torch::Tensor OpenBAModelImpl::decode(const OpBackend& ops, const torch::Tensor& decoder_input_ids,
                                       const torch::Tensor& decoder_attention_mask,
@@ -201,34 +186,17 @@ torch::Tensor OpenBAModelImpl::decode(const OpBackend& ops, const torch::Tensor&
   return norm(ops, decoder->final_layernorm, x);
 }
 
-torch::Tensor project_to_vocabulary(const OpBackend& ops, const ModelConfig& config, const torch::Tensor& states,
-                                    const torch::Tensor& weight, const torch::Tensor& bias) {
-  auto h = states;
-  if (config.tie_word_embeddings) h = h * std::pow(static_cast<double>(config.d_model), -0.5);
-  return ops.linear(h, weight, bias).to(torch::kFloat);
-}
 
-torch::Tensor OpenBAModelImpl::project(const torch::Tensor& decoder_states) {
-  return project(select_op_backend(decoder_states), decoder_states);
-}
 
 torch::Tensor OpenBAModelImpl::project(const OpBackend& ops, const torch::Tensor& decoder_states) {
   return project_to_vocabulary(ops, config, decoder_states, lm_head->weight, lm_head->bias);
 }
 
-torch::Tensor OpenBAModelImpl::forward(const Seq2SeqBatch& batch) {
-  const OpBackend& ops = select_op_backend(shared_embedding->weight);
-  auto enc = encode(ops, batch.input_ids, batch.encoder_mask());
-  auto dec = decode(ops, batch.decoder_input_ids, batch.decoder_mask(), enc, batch.encoder_mask());
-  return project(ops, dec);
-}
 
-void set_activation_checkpointing(OpenBAModelImpl& model, bool enabled) { model.activation_checkpointing = enabled; }
-
-void set_dropout(OpenBAModelImpl& model, double probability) {
-  model.config.hidden_dropout = probability;
-  model.config.attention_dropout = probability;
-  for (Stack stack : {model.encoder, model.decoder}) {
+void OpenBAModelImpl::set_dropout(double probability) {
+  config.hidden_dropout = probability;
+  config.attention_dropout = probability;
+  for (Stack stack : {encoder, decoder}) {
     for (int64_t i = 0; i < stack->size(); ++i) {
       Block block = stack->layer(i);
       block->dropout = probability;
@@ -236,26 +204,6 @@ void set_dropout(OpenBAModelImpl& model, double probability) {
       if (block->is_decoder) block->inter_attn->dropout = probability;
     }
   }
-}
-
-void fill_parameters(OpenBAModelImpl& model, const std::function<torch::Tensor(const TensorSpec&)>& source) {
-  torch::NoGradGuard no_grad;
-  auto params = model.named_parameters(true);
-  for (const TensorSpec& spec : openba_tensor_specs(model.config)) {
-    if (spec.name == kLmHeadWeightName && model.lm_head_tied()) continue;
-    torch::Tensor* param = params.find(spec.name);
-    if (!param) throw Error("model has no parameter '" + spec.name + "'");
-    param->copy_(source(spec));
-  }
-}
-
-std::vector<std::pair<std::string, torch::Tensor>> unique_named_parameters(OpenBAModelImpl& model) {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  std::set<const void*> seen;
-  for (const auto& item : model.named_parameters(true)) {
-    if (seen.insert(item.value().unsafeGetTensorImpl()).second) out.emplace_back(item.key(), item.value());
-  }
-  return out;
 }
 
 }  // namespace openba

@@ -144,11 +144,11 @@ class BadTeachers(DistillCase):
 
     def test_teacher_that_is_no_checkpoint_or_another_family(self):
         self.refused(self.distill_config(self.path("missing")), "distill.teacher " + self.path("missing"), "not a directory")
-        other = self.path("t5")
+        other = self.path("bert")
         os.makedirs(other)
         with open(os.path.join(other, "config.json"), "w") as f:
-            json.dump({"model_type": "t5", "d_model": 128}, f)
-        self.refused(self.distill_config(other), "distill.teacher " + other, "model_type 't5'")
+            json.dump({"model_type": "bert", "hidden_size": 128}, f)
+        self.refused(self.distill_config(other), "distill.teacher " + other, "model_type 'bert'")
 
     def test_teacher_with_another_tokenizer_or_vocabulary(self):
         assets = demo_training_assets()

@@ -1,0 +1,291 @@
+"""The T5 family (T5 v1.0, v1.1 / Flan-T5, mT5, UL2) through our tools,
+against transformers' own T5ForConditionalGeneration (tests/python/t5_reference.py):
+checkpoints that save_pretrained wrote (safetensors with the tied names
+dropped, torch.save .bin shards with shared storage) evaluate to the same
+per-example losses, and the directories we write load in transformers and
+evaluate to ours."""
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from cli_support import (BUILD_DIR, PYTHON_DIR, ToolTestCase, demo_assets, json_lines, read_binary, read_json, run,
+                         safetensors_header, tool)
+from test_pretrain import BASE_CONFIG
+
+REFERENCE = os.path.join(PYTHON_DIR, "t5_reference.py")
+
+
+def t5_training_assets():
+    """A T5 tokenizer (T5Tokenizer's files over the demo SentencePiece model:
+    8000 pieces, sentinels 8099 down to 8000), the demo corpus encoded with
+    it, and a random T5 v1.1 model of 8192 rows carrying the tokenizer; built
+    once per build directory."""
+    corpus, demo_tokenizer = demo_assets()
+    root = os.path.join(BUILD_DIR, "test-data", "t5")
+    ready = os.path.join(root, "assets")
+    if not os.path.isdir(ready):
+        os.makedirs(root, exist_ok=True)
+        work = tempfile.mkdtemp(prefix="making-", dir=root)
+        tok = os.path.join(work, "tokenizer")
+        run([sys.executable, REFERENCE, "tokenizer", os.path.join(demo_tokenizer, "spiece.model"), tok])
+        for split in ("train", "heldout"):
+            run([tool("openba-tokenize"), "encode", "--tokenizer", tok, "--quiet", "--out", os.path.join(work, split),
+                 "--input", os.path.join(corpus, split, "en.txt"), os.path.join(corpus, split, "zh.txt")])
+        run([sys.executable, REFERENCE, "make", os.path.join(work, "base"), "v1_1", "--vocab-size", "8192",
+             "--tokenizer", tok])
+        try:
+            os.rename(work, ready)
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True)  # another test process finished first
+    return {"corpus": corpus, "tokenizer": os.path.join(ready, "tokenizer"), "train": os.path.join(ready, "train"),
+            "heldout": os.path.join(ready, "heldout"), "base": os.path.join(ready, "base")}
+
+
+class T5TestCase(ToolTestCase):
+    def make(self, variant, *extra, name=None):
+        out = self.path(name or variant)
+        run([sys.executable, REFERENCE, "make", out, variant, *extra])
+        return out
+
+    def ours(self, model, data):
+        lines = json_lines(run([tool("openba-eval"), "--model", model, "--data", data, "--quiet",
+                                "--batch-size", "4"])[1])
+        return lines[:-1], lines[-1]
+
+    def reference(self, model, data):
+        lines = json_lines(run([sys.executable, REFERENCE, "eval", model, data])[1])
+        return lines[:-1], lines[-1]
+
+    def assertSameLosses(self, model, data, reference_model=None):
+        ours, ours_summary = self.ours(model, data)
+        theirs, _ = self.reference(reference_model or model, data)
+        self.assertEqual(len(ours), len(theirs))
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            self.assertEqual(a["tokens"], b["tokens"], f"example {i}")
+            if b["loss"] is None:
+                self.assertIsNone(a["loss"])
+                continue
+            self.assertLessEqual(abs(a["loss"] - b["loss"]), 1e-5 * abs(b["loss"]),
+                                 f"example {i}: ours {a['loss']} transformers {b['loss']}")
+        return ours_summary
+
+
+class T5Eval(T5TestCase):
+    def test_each_variant_matches_transformers(self):
+        for variant in ("v1_0", "v1_1", "ul2", "stale"):
+            with self.subTest(variant=variant):
+                model = self.make(variant)
+                summary = self.assertSameLosses(model, self.eval_data(vocab=512, n=12, seed=3))
+                # Random weights of this scale sit well above ln(512).
+                self.assertGreater(summary["loss"], 1.0)
+
+    def test_torch_bin_shards(self):
+        model = self.make("v1_1", "--format", "bin", "--shard-size", "40KB", name="bin")
+        self.assertTrue(os.path.exists(os.path.join(model, "pytorch_model.bin.index.json")))
+        self.assertSameLosses(model, self.eval_data(vocab=512, n=8, seed=4))
+
+    def test_sharded_safetensors_tied(self):
+        model = self.make("v1_0", "--shard-size", "60KB", name="sharded")
+        index = read_json(os.path.join(model, "model.safetensors.index.json"))
+        self.assertNotIn("lm_head.weight", index["weight_map"])  # save_pretrained dropped the tied names
+        self.assertSameLosses(model, self.eval_data(vocab=512, n=8, seed=5))
+
+    def test_mt5_vocabulary(self):
+        model = self.make("mt5")
+        report = json.loads(run([tool("openba-inspect"), model, "--json"])[1])
+        self.assertEqual(report["config"]["vocab_size"], 250112)
+        self.assertSameLosses(model, self.eval_data(vocab=250112, n=6, seed=6))
+
+
+class T5Inspect(T5TestCase):
+    def test_parameter_count_matches_the_files(self):
+        for variant, tied in (("v1_0", True), ("v1_1", False)):
+            with self.subTest(variant=variant):
+                model = self.make(variant)
+                report = json.loads(run([tool("openba-inspect"), model, "--json"])[1])
+                header = safetensors_header(os.path.join(model, "model.safetensors"))
+                numel = sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
+                self.assertEqual(report["parameters"]["total"], numel)
+                self.assertEqual(report["lm_head_tied"], tied)
+                self.assertEqual(report["config"]["family"], "t5")
+
+
+class T5Written(T5TestCase):
+    """Directories we write: transformers loads them and computes our losses."""
+
+    def test_init_from_a_t5_config_json(self):
+        source = self.make("v1_1")
+        out = self.path("init")
+        run([tool("openba-init"), "--config", os.path.join(source, "config.json"), "--out", out, "--quiet",
+             "--init", "hf", "--seed", "3"])
+        config = read_json(os.path.join(out, "config.json"))
+        self.assertEqual(config["model_type"], "t5")
+        self.assertEqual(config["feed_forward_proj"], "gated-gelu")
+        self.assertSameLosses(out, self.eval_data(vocab=512, n=8, seed=7))
+
+
+class T5Compress(T5TestCase):
+    """Every stage on T5 checkpoints, against transformers models cut by hand."""
+
+    def compress(self, model, *args):
+        return run([tool("openba-compress"), "--model", model, "--quiet", *args])
+
+    def test_layer_drop_including_block_0(self):
+        for variant in ("v1_0", "v1_1"):
+            with self.subTest(variant=variant):
+                model = self.make(variant)
+                data = self.eval_data(vocab=512, n=8, seed=8)
+                out = self.path(variant + "-layer")
+                self.compress(model, "--stage", "layer", "--out", out, "--drop-encoder-layers", "0",
+                              "--drop-decoder-layers", "0,2", "--eval", data)
+                config = read_json(os.path.join(out, "config.json"))
+                self.assertEqual((config["num_layers"], config["num_decoder_layers"]), (1, 1))
+                by_hand = self.path(variant + "-by-hand")
+                run([sys.executable, REFERENCE, "drop", model, by_hand, "--encoder", "0", "--decoder", "0,2"])
+                # Ours evaluates as transformers' hand-cut model; our files load in transformers and agree.
+                self.assertSameLosses(out, data, reference_model=by_hand)
+                self.assertSameLosses(out, data)
+
+    def test_width_pruning_heads_ffn_hidden(self):
+        for variant, score in (("v1_1", "activation"), ("v1_0", "magnitude"), ("ul2", "taylor")):
+            with self.subTest(variant=variant, score=score):
+                model = self.make(variant)
+                data = self.eval_data(vocab=512, n=8, seed=9)
+                out = self.path(variant + "-width")
+                heads = 2
+                self.compress(model, "--stage", "neuron", "--out", out, "--heads", str(heads), "--ffn", "40",
+                              "--hidden", "24", "--score", score, "--calib", data, "--eval", data)
+                config = read_json(os.path.join(out, "config.json"))
+                self.assertEqual((config["d_model"], config["num_heads"], config["d_ff"]), (24, heads, 40))
+                by_hand = self.path(variant + "-pruned-by-hand")
+                run([sys.executable, REFERENCE, "prune", model, os.path.join(out, "report.json"), by_hand])
+                self.assertSameLosses(out, data, reference_model=by_hand)
+                self.assertSameLosses(out, data)
+
+
+class T5Vocab(T5TestCase):
+    def test_vocabulary_pruning_reappends_the_sentinels(self):
+        assets = t5_training_assets()
+        out = self.path("vocab")
+        run([tool("openba-compress"), "--model", assets["base"], "--out", out, "--quiet", "--stage", "vocab",
+             "--vocab", "3000", "--corpus", assets["train"], "--eval", assets["heldout"], "--eval-samples", "2",
+             "--encoder-tokens", "96", "--decoder-tokens", "48"])
+        report = read_json(os.path.join(out, "report.json"))
+        self.assertEqual(report["tokenizer"]["pieces_after"], 3000)
+        self.assertEqual(report["tokenizer"]["check"]["mismatches"], 0)
+        self.assertEqual(read_json(os.path.join(out, "config.json"))["vocab_size"], 3200)  # 3100 ids -> 128 multiple
+        id_map = report["id_map"]
+        for n in (0, 1, 99):  # <extra_id_N> = vocab - 1 - N, after the kept pieces
+            self.assertEqual(id_map[8099 - n], 3099 - n)
+        self.assertFalse(os.path.exists(os.path.join(out, "tokenizer.json")))
+        # transformers' T5Tokenizer loads the rewritten files: its sentinels are ours, and
+        # lines made only of kept pieces encode to the old ids mapped through the id map.
+        sample = self.path("sample.txt")
+        with open(os.path.join(assets["corpus"], "heldout", "en.txt"), encoding="utf-8") as f, \
+                open(sample, "w", encoding="utf-8") as g:
+            for i, line in enumerate(f):
+                if i >= 300:
+                    break
+                g.write(line)
+        old = json_lines(run([sys.executable, REFERENCE, "encode", assets["base"], sample])[1])
+        new = json_lines(run([sys.executable, REFERENCE, "encode", out, sample])[1])
+        checked = 0
+        for a, b in zip(old, new):
+            mapped = [id_map[x] for x in a]
+            if all(m >= 0 for m in mapped):
+                self.assertEqual(mapped, b)
+                checked += 1
+        self.assertGreater(checked, 30)
+        # The pruned model in transformers: mapped examples give our losses on the old model.
+        data = self.path("mapped.jsonl")
+        old_data = self.path("old.jsonl")
+        with open(old_data, "w") as f, open(data, "w") as g:
+            for a in old[:40]:
+                mapped = [id_map[x] for x in a]
+                if a and all(m >= 0 for m in mapped) and len(a) > 3:
+                    f.write(json.dumps({"input_ids": a[:-2] + [1], "labels": a[-2:] + [1]}) + "\n")
+                    g.write(json.dumps({"input_ids": mapped[:-2] + [1], "labels": mapped[-2:] + [1]}) + "\n")
+        ours_new, _ = self.ours(out, data)
+        ours_old, _ = self.ours(assets["base"], old_data)
+        for a, b in zip(ours_new, ours_old):
+            self.assertAlmostEqual(a["loss"], b["loss"], delta=1e-5 * abs(b["loss"]))
+        self.assertSameLosses(out, data)
+
+
+class T5Pretrain(T5TestCase):
+    def config(self):
+        assets = t5_training_assets()
+        path = self.path("train.yaml")
+        with open(path, "w") as f:
+            f.write(BASE_CONFIG.format(**assets))
+        return path
+
+    def pretrain(self, out, *flags):
+        return run([tool("openba-pretrain"), "--config", self.config(), "--out", out, "--quiet", *flags])
+
+    def losses(self, out):
+        with open(os.path.join(out, "metrics.jsonl")) as f:
+            return [(d["step"], d["loss"]) for d in json_lines(f.read()) if "loss" in d]
+
+    def test_ul2_on_t5_learns_and_resumes_bit_identically(self):
+        reference = self.path("reference")
+        self.pretrain(reference, "--set", "trainer.dropout=0.1")
+        expected = self.losses(reference)
+        self.assertEqual(len(expected), 12)
+        self.assertLess(sum(l for _, l in expected[-3:]) / 3, sum(l for _, l in expected[:3]) / 3 - 0.3)
+        final = os.path.join(reference, "final")
+        self.assertEqual(read_json(os.path.join(final, "config.json"))["model_type"], "t5")
+        # The trained model loads in transformers and evaluates to our losses.
+        self.assertSameLosses(final, self.eval_data(vocab=8100, n=6, seed=11))
+        out = self.path("killed")
+        proc = subprocess.Popen([tool("openba-pretrain"), "--config", self.config(), "--out", out, "--quiet",
+                                 "--set", "trainer.dropout=0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while not os.path.exists(os.path.join(out, "checkpoints", "step-00000004")) and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(random.Random(3).uniform(0, 1.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        self.pretrain(out, "--resume", "--set", "trainer.dropout=0.1")
+        self.assertEqual(self.losses(out), expected)
+        self.assertEqual(read_binary(os.path.join(out, "final", "model.safetensors")),
+                         read_binary(os.path.join(final, "model.safetensors")))
+
+
+class T5BadInputs(T5TestCase):
+    def test_umt5_is_refused_with_the_reason(self):
+        model = self.make("v1_0")
+        config = read_json(os.path.join(model, "config.json"))
+        config["model_type"] = "umt5"
+        with open(os.path.join(model, "config.json"), "w") as f:
+            json.dump(config, f)
+        self.assertFails([tool("openba-inspect"), model], "config.json", "umt5", "every layer")
+
+    def test_width_mismatch_names_the_key(self):
+        model = self.make("v1_1")
+        config = read_json(os.path.join(model, "config.json"))
+        config["d_ff"] = 64
+        with open(os.path.join(model, "config.json"), "w") as f:
+            json.dump(config, f)
+        self.assertFails([tool("openba-eval"), "--model", model, "--data", self.eval_data(vocab=512, n=2)],
+                         "config.json", "d_ff 64", "48")
+
+    def test_bad_feed_forward_proj(self):
+        model = self.make("v1_1")
+        config = read_json(os.path.join(model, "config.json"))
+        config["feed_forward_proj"] = "gated-quick_gelu"
+        with open(os.path.join(model, "config.json"), "w") as f:
+            json.dump(config, f)
+        self.assertFails([tool("openba-inspect"), model], "feed_forward_proj", "quick_gelu")
+
+
+if __name__ == "__main__":
+    unittest.main()

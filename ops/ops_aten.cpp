@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 
 namespace openba {
 namespace {
@@ -88,8 +89,9 @@ torch::Tensor AtenOps::rms_norm(const torch::Tensor& x, const torch::Tensor& wei
 
 torch::Tensor AtenOps::attend_with_bias(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                         const torch::Tensor& bias, double scale, double dropout) const {
-  return at::scaled_dot_product_attention(q, k, v, bias.defined() ? bias.to(q.scalar_type()) : bias, dropout,
-                                          /*is_causal=*/false, scale);
+  std::optional<at::Tensor> mask;
+  if (bias.defined()) mask = bias.to(q.scalar_type());
+  return at::scaled_dot_product_attention(q, k, v, mask, dropout, /*is_causal=*/false, scale);
 }
 
 // transformers' T5Attention: scores in the activations' dtype, the bias

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "ops/autocast.h"
 #include "util/error.h"
 
 namespace openba {
@@ -111,6 +112,13 @@ torch::Tensor T5MlpImpl::forward(const OpBackend& ops, const torch::Tensor& x, B
               : ops.mlp_activation(linear(ops, wi_0, x), linear(ops, wi_1, x), activation);
   if (is_training() && dropout > 0) h = torch::dropout(h, dropout, true);
   if (probe) probe->ffn_activation(h);
+  // transformers keeps wo in fp32 (_keep_in_fp32_modules): T5 v1.1's MLP
+  // outputs overflow half precision. Under bf16 autocast its GEMM leaves
+  // autocast and runs in fp32 on the fp32 master weight.
+  if (h.is_cuda() && current_autocast_state().cuda_enabled) {
+    AutocastScope fp32({false, current_autocast_state().cuda_dtype});
+    return linear(ops, wo, to_dtype_of(h, wo->weight));
+  }
   return linear(ops, wo, to_dtype_of(h, wo->weight));
 }
 

@@ -8,6 +8,7 @@
 #include "ops/blas.h"
 #include "ops/cpu_kernel_support.h"
 #include "ops/fast_math.h"
+#include "util/error.h"
 
 namespace openba::cpu {
 namespace {
@@ -134,7 +135,8 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> split_qkv_rotary(
 }
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                        const torch::Tensor& key_hidden_in, bool causal, double scale) {
+                        const torch::Tensor& key_hidden_in, bool causal, double scale,
+                        const torch::Tensor& position_bias_in) {
   RECORD_FUNCTION("openba::attention", std::vector<c10::IValue>());
   require_float_cpu(q, "q");
   require_float_cpu(k, "k");
@@ -147,6 +149,16 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   torch::Tensor key_hidden;  // uint8 [B, Tk] or undefined
   if (key_hidden_in.defined()) key_hidden = key_hidden_in.to(torch::kCPU, torch::kByte).contiguous();
   const uint8_t* hidden = key_hidden.defined() ? key_hidden.data_ptr<uint8_t>() : nullptr;
+  torch::Tensor position_bias;  // float [1 or B, H, Tq, Tk] contiguous, or undefined
+  if (position_bias_in.defined()) {
+    position_bias = position_bias_in.to(torch::kFloat).contiguous();
+    if (position_bias.dim() != 4 || position_bias.size(1) != heads || position_bias.size(2) != tq ||
+        position_bias.size(3) != tk || (position_bias.size(0) != 1 && position_bias.size(0) != b)) {
+      throw Error("cpu kernel: attention position bias must be [1 or B, H, Tq, Tk]");
+    }
+  }
+  const float* pbias = position_bias.defined() ? position_bias.data_ptr<float>() : nullptr;
+  const int64_t pbias_batch_stride = position_bias.defined() && position_bias.size(0) == b ? heads * tq * tk : 0;
   const float* qd = q.data_ptr<float>();
   const float* kd = k.data_ptr<float>();
   const float* vd = v.data_ptr<float>();
@@ -178,8 +190,13 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
           if (scale != 1.0) s_rows.mul_(scale);
         }
         // Hidden keys (padding, then later positions) score -10000, as the reference.
+        const float* bias_rows = pbias ? pbias + bi * pbias_batch_stride + (h * tq + i0) * tk : nullptr;
         for (int64_t i = 0; i < rows; ++i) {
           float* row = s + i * tk;
+          if (bias_rows) {
+            const float* br = bias_rows + i * tk;
+            for (int64_t j = 0; j < tk; ++j) row[j] += br[j];
+          }
           if (row_hidden) {
             for (int64_t j = 0; j < tk; ++j) {
               if (row_hidden[j]) row[j] = kMaskedScoreFloat;
@@ -215,6 +232,29 @@ torch::Tensor layer_norm(const torch::Tensor& x_in, const torch::Tensor& weight,
   float* ys = y.data_ptr<float>();
   parallel_for(rows, row_grain(n), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) layer_norm_row(xs + r * n, w, bb, n, static_cast<float>(eps), ys + r * n);
+  });
+  return y;
+}
+
+torch::Tensor rms_norm(const torch::Tensor& x_in, const torch::Tensor& weight, double eps) {
+  RECORD_FUNCTION("openba::rms_norm", std::vector<c10::IValue>());
+  require_float_cpu(x_in, "rms_norm input");
+  require_float_cpu(weight, "rms_norm weight");
+  const torch::Tensor x = x_in.contiguous();
+  auto y = torch::empty_like(x);
+  const int64_t n = x.size(-1), rows = x.numel() / n;
+  const float* xs = x.data_ptr<float>();
+  const float* w = weight.data_ptr<float>();
+  float* ys = y.data_ptr<float>();
+  parallel_for(rows, row_grain(n), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* xr = xs + r * n;
+      float* yr = ys + r * n;
+      float squares = 0;
+      for (int64_t j = 0; j < n; ++j) squares += xr[j] * xr[j];
+      const float inv = 1.0f / std::sqrt(squares / static_cast<float>(n) + static_cast<float>(eps));
+      for (int64_t j = 0; j < n; ++j) yr[j] = w[j] * (xr[j] * inv);
+    }
   });
   return y;
 }

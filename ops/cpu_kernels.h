@@ -30,9 +30,14 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> split_qkv_rotary(
 // q: [B, H, Tq, kv], k and v: [B, H, Tk, kv] (any strides with unit last
 // stride). key_hidden: bool [B, Tk], true = hidden, or undefined. causal
 // hides keys after the query position. Returns [B, Tq, H*kv].
+// position_bias (T5): float [1 or B, H, Tq, Tk] added to the scores before
+// the mask, or undefined.
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                        const torch::Tensor& key_hidden, bool causal, double scale);
+                        const torch::Tensor& key_hidden, bool causal, double scale,
+                        const torch::Tensor& position_bias = {});
 
+// T5's RMS norm over the last dimension: w * x * rsqrt(mean(x^2) + eps).
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
 // LayerNorm over the last dimension.
 torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& weight,
                          const torch::Tensor& bias, double eps);

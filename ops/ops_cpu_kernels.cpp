@@ -51,6 +51,22 @@ class CpuInferenceOps : public AtenOps {
   torch::Tensor gated_activation(const torch::Tensor& h, int64_t ffn_hidden) const override {
     return cpu::swiglu(h, ffn_hidden);
   }
+  torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) const override {
+    return cpu::rms_norm(x, weight, eps);
+  }
+  // T5's attention: the projections are the caller's; the kernel adds the
+  // position bias to each score block while it is in cache.
+  torch::Tensor biased_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                 AttentionHeads shape, const torch::Tensor& position_bias, const AttentionMask& mask,
+                                 double scale, double dropout) const override {
+    if (dropout > 0) return AtenOps::biased_attention(q, k, v, shape, position_bias, mask, scale, dropout);
+    const int64_t b = q.size(0), tq = q.size(1), tk = k.size(1);
+    auto heads = [&](const torch::Tensor& x, int64_t t) {
+      return x.view({b, t, shape.heads, shape.kv_channels}).transpose(1, 2);
+    };
+    return cpu::attention(heads(q, tq), heads(k, tk), heads(v, tk), mask.key_hidden, mask.causal, scale,
+                          position_bias);
+  }
   // In place on the update, a fresh tensor of the block's (one pass and
   // one allocation fewer than residual + update).
   torch::Tensor residual_add(const torch::Tensor& residual, torch::Tensor update, double dropout) const override {

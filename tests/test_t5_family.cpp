@@ -10,7 +10,10 @@
 #include "arch/openba/config.h"
 #include "arch/openba/layout.h"
 #include "arch/t5/t5_config.h"
+#include "arch/openba/init.h"
 #include "arch/t5/t5_model.h"
+#include "ops/op_backend.h"
+#include "tests/model_test_util.h"
 #include "util/error.h"
 
 using Catch::Matchers::Contains;
@@ -123,4 +126,63 @@ TEST_CASE("t5: relative position buckets by hand", "[t5][model]") {
   CHECK(causal[10][3].item<int64_t>() == 7);
   CHECK(causal[100][0].item<int64_t>() ==
         std::min<int64_t>(31, 16 + static_cast<int64_t>(std::log(100 / 16.0) / std::log(8.0) * 16.0)));
+}
+
+namespace {
+
+openba::Seq2SeqModel small_t5(const std::string& proj, bool tied) {
+  auto c = parse(R"({"model_type": "t5", "d_model": 32, "d_kv": 8, "d_ff": 48, "num_layers": 2,
+                     "num_decoder_layers": 2, "num_heads": 4, "vocab_size": 64, "relative_attention_num_buckets": 8,
+                     "relative_attention_max_distance": 16, "dropout_rate": 0.0, "feed_forward_proj": ")" +
+                 proj + R"(", "tie_word_embeddings": )" + (tied ? "true" : "false") + "}");
+  auto model = openba::make_model(c);
+  openba::initialize_weights(*model, 5, openba::InitScheme::kHf);
+  return model;
+}
+
+torch::Tensor logits_on(openba::Seq2SeqModelImpl& model, const openba::Seq2SeqBatch& b, const openba::OpBackend& ops) {
+  auto enc = model.encode(ops, b.input_ids, b.encoder_mask());
+  auto dec = model.decode(ops, b.decoder_input_ids, b.decoder_mask(), enc, b.encoder_mask());
+  return model.project(ops, dec);
+}
+
+}  // namespace
+
+TEST_CASE("t5: every op backend gives the same forward and gradients", "[t5][backends]") {
+  using openba::OpBackendId;
+  for (const auto& [proj, tied] : {std::pair<std::string, bool>{"relu", true}, {"gated-gelu", false}, {"gated-silu", false}}) {
+    INFO(proj);
+    auto model = small_t5(proj, tied);
+    model->eval();
+    const auto batch = openba::test::padded_batch(64);
+    torch::Tensor reference;
+    {
+      torch::NoGradGuard no_grad;
+      reference = logits_on(*model, batch, openba::op_backend(OpBackendId::kAtenMath));
+      for (auto id : {OpBackendId::kCpuInference, OpBackendId::kCpuTraining, OpBackendId::kAten}) {
+        const auto& ops = openba::op_backend(id);
+        INFO(ops.name());
+        CHECK((logits_on(*model, batch, ops) - reference).abs().max().item<double>() < 1e-4);
+      }
+    }
+    // Gradients of every parameter (the relative-bias tables included) on the
+    // training backend against aten-math's.
+    auto grads_on = [&](const openba::OpBackend& ops) {
+      for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
+      auto logits = logits_on(*model, batch, ops);
+      torch::nn::functional::cross_entropy(logits.reshape({-1, 64}), batch.labels.reshape({-1}),
+                                           torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100))
+          .backward();
+      std::vector<torch::Tensor> g;
+      for (auto& p : model->parameters()) g.push_back(p.grad().clone());
+      return g;
+    };
+    const auto expected = grads_on(openba::op_backend(OpBackendId::kAtenMath));
+    const auto got = grads_on(openba::op_backend(OpBackendId::kCpuTraining));
+    REQUIRE(expected.size() == got.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      CHECK((got[i] - expected[i]).abs().max().item<double>() <= 1e-4 * (1 + expected[i].abs().max().item<double>()));
+    }
+    CHECK(expected[0].abs().sum().item<double>() > 0);
+  }
 }

@@ -54,6 +54,13 @@ class CpuInferenceOps : public AtenOps {
   torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) const override {
     return cpu::rms_norm(x, weight, eps);
   }
+  // act(gate) * up with the product written into the activation's own
+  // buffer (one temporary fewer; no autograd here).
+  torch::Tensor mlp_activation(const torch::Tensor& gate, const torch::Tensor& up,
+                               FfnActivation activation) const override {
+    auto act = AtenOps::mlp_activation(gate, {}, activation);
+    return up.defined() ? act.mul_(up) : act;
+  }
   // T5's attention: the projections are the caller's; the kernel adds the
   // position bias to each score block while it is in cache.
   torch::Tensor biased_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,

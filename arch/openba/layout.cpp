@@ -198,23 +198,53 @@ std::vector<TensorSpec> block_tensor_specs(const ModelConfig& c, bool decoder, i
   return specs;
 }
 
+namespace {
+
+// A family's descriptor in parts; the canonical order and the lookup below
+// are the same for every family.
+enum class TopPart { kEmbedding, kEncoderFinalNorm, kDecoderFinalNorm, kLmHead };
+
+void append_top(const ModelConfig& c, TopPart part, std::vector<TensorSpec>& out) {
+  if (c.family == ModelFamily::kT5) {
+    std::vector<TensorSpec> specs;
+    switch (part) {
+      case TopPart::kEmbedding: specs = t5_embedding_specs(c); break;
+      case TopPart::kEncoderFinalNorm: specs = t5_final_norm_specs(c, false); break;
+      case TopPart::kDecoderFinalNorm: specs = t5_final_norm_specs(c, true); break;
+      case TopPart::kLmHead: specs = t5_lm_head_specs(c); break;
+    }
+    for (auto& spec : specs) out.push_back(std::move(spec));
+    return;
+  }
+  SpecBuilder b(c, out);
+  switch (part) {
+    case TopPart::kEmbedding: b.embedding(); break;
+    case TopPart::kEncoderFinalNorm: b.final_norm(false); break;
+    case TopPart::kDecoderFinalNorm: b.final_norm(true); break;
+    case TopPart::kLmHead: b.lm_head(); break;
+  }
+}
+
+void append_block(const ModelConfig& c, bool decoder, int64_t layer, std::vector<TensorSpec>& out) {
+  for (auto& spec : block_tensor_specs(c, decoder, layer)) out.push_back(std::move(spec));
+}
+
+}  // namespace
+
 std::vector<TensorSpec> openba_tensor_specs(const ModelConfig& c) {
-  if (c.family == ModelFamily::kT5) return t5_tensor_specs(c);
   std::vector<TensorSpec> specs;
-  SpecBuilder b(c, specs);
-  b.embedding();
+  append_top(c, TopPart::kEmbedding, specs);
   for (int stack = 0; stack < 2; ++stack) {
     const bool decoder = stack == 1;
     const int64_t layers = decoder ? c.decoder_layers : c.encoder_layers;
-    for (int64_t i = 0; i < layers; ++i) b.block(decoder, i);
-    b.final_norm(decoder);
+    for (int64_t i = 0; i < layers; ++i) append_block(c, decoder, i, specs);
+    append_top(c, decoder ? TopPart::kDecoderFinalNorm : TopPart::kEncoderFinalNorm, specs);
   }
-  b.lm_head();
+  append_top(c, TopPart::kLmHead, specs);
   return specs;
 }
 
 std::optional<TensorSpec> find_tensor_spec(const std::string& name, const ModelConfig& c) {
-  if (c.family == ModelFamily::kT5) return find_t5_tensor_spec(name, c);
   TensorLocation loc;
   try {
     loc = locate_tensor(name);
@@ -222,16 +252,14 @@ std::optional<TensorSpec> find_tensor_spec(const std::string& name, const ModelC
     return std::nullopt;
   }
   std::vector<TensorSpec> candidates;
-  SpecBuilder b(c, candidates);
   if (loc.stack >= 0) {
     const int64_t layers = loc.stack ? c.decoder_layers : c.encoder_layers;
     if (loc.layer >= layers) return std::nullopt;
-    b.block(loc.stack == 1, loc.layer);
+    append_block(c, loc.stack == 1, loc.layer, candidates);
   } else {
-    b.embedding();
-    b.final_norm(false);
-    b.final_norm(true);
-    b.lm_head();
+    for (TopPart part : {TopPart::kEmbedding, TopPart::kEncoderFinalNorm, TopPart::kDecoderFinalNorm, TopPart::kLmHead}) {
+      append_top(c, part, candidates);
+    }
   }
   for (auto& s : candidates) {
     if (s.name == name) return std::move(s);

@@ -2,8 +2,6 @@
 
 #include <cmath>
 
-#include "util/error.h"
-
 namespace openba {
 namespace {
 
@@ -125,43 +123,22 @@ std::vector<TensorSpec> t5_block_tensor_specs(const ModelConfig& c, bool decoder
   return specs;
 }
 
-std::vector<TensorSpec> t5_tensor_specs(const ModelConfig& c) {
+std::vector<TensorSpec> t5_embedding_specs(const ModelConfig& c) {
   std::vector<TensorSpec> specs;
-  T5SpecBuilder b(c, specs);
-  b.embedding();
-  for (int stack = 0; stack < 2; ++stack) {
-    const bool decoder = stack == 1;
-    const int64_t layers = decoder ? c.decoder_layers : c.encoder_layers;
-    for (int64_t i = 0; i < layers; ++i) b.block(decoder, i);
-    b.final_norm(decoder);
-  }
-  b.lm_head();
+  T5SpecBuilder(c, specs).embedding();
   return specs;
 }
 
-std::optional<TensorSpec> find_t5_tensor_spec(const std::string& name, const ModelConfig& c) {
-  TensorLocation loc;
-  try {
-    loc = locate_tensor(name);
-  } catch (const Error&) {
-    return std::nullopt;
-  }
-  std::vector<TensorSpec> candidates;
-  T5SpecBuilder b(c, candidates);
-  if (loc.stack >= 0) {
-    const int64_t layers = loc.stack ? c.decoder_layers : c.encoder_layers;
-    if (loc.layer >= layers) return std::nullopt;
-    b.block(loc.stack == 1, loc.layer);
-  } else {
-    b.embedding();
-    b.final_norm(false);
-    b.final_norm(true);
-    b.lm_head();
-  }
-  for (auto& s : candidates) {
-    if (s.name == name) return std::move(s);
-  }
-  return std::nullopt;
+std::vector<TensorSpec> t5_final_norm_specs(const ModelConfig& c, bool decoder) {
+  std::vector<TensorSpec> specs;
+  T5SpecBuilder(c, specs).final_norm(decoder);
+  return specs;
+}
+
+std::vector<TensorSpec> t5_lm_head_specs(const ModelConfig& c) {
+  std::vector<TensorSpec> specs;
+  T5SpecBuilder(c, specs).lm_head();
+  return specs;
 }
 
 }  // namespace openba

@@ -31,9 +31,13 @@
 
 namespace openba {
 
-std::vector<TensorSpec> t5_tensor_specs(const ModelConfig& config);
+// The descriptor's parts; arch/openba/layout.cpp assembles them in the
+// canonical order and looks names up in them (openba_tensor_specs,
+// find_tensor_spec), as for every family.
+std::vector<TensorSpec> t5_embedding_specs(const ModelConfig& config);
+std::vector<TensorSpec> t5_final_norm_specs(const ModelConfig& config, bool decoder);
+std::vector<TensorSpec> t5_lm_head_specs(const ModelConfig& config);  // empty when tied
 std::vector<TensorSpec> t5_block_tensor_specs(const ModelConfig& config, bool decoder, int64_t layer);
-std::optional<TensorSpec> find_t5_tensor_spec(const std::string& name, const ModelConfig& config);
 std::string t5_embedding_name();
 std::string t5_final_norm_name(bool decoder);
 // encoder block 0's wi (or wi_0 when gated).

@@ -61,7 +61,8 @@ torch::Tensor t5_position_bias(const torch::Tensor& table, int64_t tq, int64_t t
   auto buckets = t5_relative_position_buckets(tq, tk, bidirectional, c.relative_attention_num_buckets,
                                               c.relative_attention_max_distance, table.device());
   auto values = table.index_select(0, buckets.reshape({-1})).view({tq, tk, table.size(1)});
-  return values.permute({2, 0, 1}).unsqueeze(0);
+  // Contiguous once per stack: every block's attention reads it row by row.
+  return values.permute({2, 0, 1}).unsqueeze(0).contiguous();
 }
 
 T5LayerNormImpl::T5LayerNormImpl(int64_t d, double eps_) : eps(eps_) {

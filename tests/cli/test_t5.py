@@ -229,15 +229,32 @@ class T5Vocab(T5TestCase):
 
 
 class T5Pretrain(T5TestCase):
-    def config(self):
+    def config(self, extra=""):
         assets = t5_training_assets()
         path = self.path("train.yaml")
         with open(path, "w") as f:
-            f.write(BASE_CONFIG.format(**assets))
+            f.write(BASE_CONFIG.format(**assets) + extra)
         return path
 
-    def pretrain(self, out, *flags):
-        return run([tool("openba-pretrain"), "--config", self.config(), "--out", out, "--quiet", *flags])
+    def pretrain(self, out, *flags, extra=""):
+        return run([tool("openba-pretrain"), "--config", self.config(extra), "--out", out, "--quiet", *flags])
+
+    def test_distilled_data_parallel_matches_one_process(self):
+        # The T5 v1.1 student distills from the tiny T5 (same tokenizer and rows) on two ranks.
+        distill = f"distill:\n  teacher: {t5_training_assets()['tiny']}\n  alpha: 0.5\n  temperature: 1.0\n"
+        shape = ["--set", "trainer.global_batch=8", "--set", "trainer.steps=4", "--set", "trainer.threads=1",
+                 "--set", "checkpoint.every=0", "--set", "eval.every=0"]
+        single, two = self.path("single"), self.path("two")
+        self.pretrain(single, *shape, "--set", "trainer.micro_batch=4", extra=distill)
+        self.pretrain(two, *shape, "--set", "trainer.micro_batch=2", "--nproc", "2", extra=distill)
+        a, b = self.losses(two), self.losses(single)
+        self.assertEqual([s for s, _ in a], [1, 2, 3, 4])
+        for (step, x), (_, y) in zip(a, b):
+            self.assertAlmostEqual(x, y, delta=2e-5 * abs(y), msg=f"step {step}")
+        with open(os.path.join(two, "metrics.jsonl")) as f:
+            first = [d for d in json_lines(f.read()) if "loss" in d][0]
+        self.assertGreater(first["kd_loss"], 0)
+        self.assertEqual(first["ranks"], 2)
 
     def losses(self, out):
         with open(os.path.join(out, "metrics.jsonl")) as f:

@@ -105,6 +105,15 @@ class T5Eval(T5TestCase):
         self.assertNotIn("lm_head.weight", index["weight_map"])  # save_pretrained dropped the tied names
         self.assertSameLosses(model, self.eval_data(vocab=512, n=8, seed=5))
 
+    def test_half_precision_files(self):
+        # Weights stored in bf16 (safetensors) and fp16 (.bin): both sides compute in fp32 from them.
+        for dtype, fmt in (("bf16", "safetensors"), ("fp16", "bin")):
+            with self.subTest(dtype=dtype):
+                model = self.make("v1_1", "--dtype", dtype, "--format", fmt, name=f"v1_1-{dtype}")
+                report = json.loads(run([tool("openba-inspect"), model, "--json"])[1])
+                self.assertEqual(list(report["dtypes"]), [dtype.replace("fp", "f")])
+                self.assertSameLosses(model, self.eval_data(vocab=512, n=6, seed=13))
+
     def test_mt5_vocabulary(self):
         model = self.make("mt5")
         report = json.loads(run([tool("openba-inspect"), model, "--json"])[1])

@@ -76,6 +76,8 @@ def make(args):
                 p.uniform_(0.5, 1.5)
             elif "relative_attention_bias" in name:
                 p.normal_(0, 1.0)
+    if args.dtype != "fp32":
+        model = model.to({"bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype])
     kwargs = {"safe_serialization": args.format == "safetensors"}
     if args.shard_size:
         kwargs["max_shard_size"] = args.shard_size
@@ -206,6 +208,7 @@ def main():
     m.add_argument("--shard-size")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--vocab-size", type=int, help="embedding rows (default: the variant's)")
+    m.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32", help="storage dtype")
     m.add_argument("--tokenizer", help="a tokenizer directory saved into the checkpoint too")
     t = sub.add_parser("tokenizer")
     t.add_argument("spiece")

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "arch/block_checkpoint.h"
 #include "util/error.h"
 
 namespace openba {
@@ -40,6 +41,14 @@ torch::Tensor Seq2SeqModelImpl::forward(const Seq2SeqBatch& batch) {
   auto enc = encode(ops, batch.input_ids, batch.encoder_mask());
   auto dec = decode(ops, batch.decoder_input_ids, batch.decoder_mask(), enc, batch.encoder_mask());
   return project(ops, dec);
+}
+
+torch::Tensor Seq2SeqModelImpl::run_block(const OpBackend& ops, Seq2SeqBlockImpl& block, const torch::Tensor& x,
+                                          const StackInputs& in) {
+  if (activation_checkpointing && is_training() && torch::GradMode::is_enabled()) {
+    return checkpointed_block_forward(ops, block, x, in);
+  }
+  return block.forward(ops, x, in);
 }
 
 torch::Tensor project_to_vocabulary(const OpBackend& ops, const ModelConfig& config, const torch::Tensor& states,

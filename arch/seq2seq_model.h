@@ -52,6 +52,9 @@ struct Seq2SeqBlockImpl : torch::nn::Module {
   // Never modifies x.
   virtual torch::Tensor forward(const OpBackend& ops, const torch::Tensor& x, const StackInputs& in,
                                 BlockProbe* probe = nullptr) = 0;
+  // Whether a training-mode forward draws dropout masks (activation
+  // checkpointing then replays the generator state in its recomputation).
+  virtual bool applies_dropout() const = 0;
 };
 using Seq2SeqBlock = std::shared_ptr<Seq2SeqBlockImpl>;
 
@@ -106,11 +109,17 @@ struct Seq2SeqModelImpl : torch::nn::Module {
   virtual void tie_lm_head() = 0;
   // Every dropout probability (attention and residual).
   virtual void set_dropout(double probability) = 0;
-  // Recompute each block in backward (training with gradients only);
-  // Error where the family has no checkpointed block.
-  virtual void set_activation_checkpointing(bool enabled) = 0;
+  // Recompute each block in backward (training with gradients only):
+  // arch/block_checkpoint.h, for either family.
+  void set_activation_checkpointing(bool enabled) { activation_checkpointing = enabled; }
+
+  // One block's forward, checkpointed when activation_checkpointing is on,
+  // the model is training and gradients are recorded.
+  torch::Tensor run_block(const OpBackend& ops, Seq2SeqBlockImpl& block, const torch::Tensor& x,
+                          const StackInputs& in);
 
   ModelConfig config;
+  bool activation_checkpointing = false;
 };
 using Seq2SeqModel = std::shared_ptr<Seq2SeqModelImpl>;
 

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <set>
 
-#include "arch/openba/block_checkpoint.h"
 #include "util/error.h"
 
 namespace openba {
@@ -108,6 +107,10 @@ torch::Tensor BlockImpl::forward(const OpBackend& ops, const torch::Tensor& x, c
   return forward(ops, x, in.self_mask, in.rope, in.memory, in.memory_mask, probe);
 }
 
+bool BlockImpl::applies_dropout() const {
+  return dropout > 0 || self_attn->dropout > 0 || (is_decoder && inter_attn->dropout > 0);
+}
+
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionMask& self_mask, const RotaryTables& rope,
                                  const torch::Tensor& memory, const AttentionMask& memory_mask) {
   return forward(select_op_backend(x), x, self_mask, rope, memory, memory_mask);
@@ -152,22 +155,15 @@ bool OpenBAModelImpl::lm_head_tied() const {
   return lm_head->weight.unsafeGetTensorImpl() == shared_embedding->weight.unsafeGetTensorImpl();
 }
 
-torch::Tensor OpenBAModelImpl::run_block(const OpBackend& ops, BlockImpl& block, const torch::Tensor& x,
-                                         const AttentionMask& self_mask, const RotaryTables& rope,
-                                         const torch::Tensor& memory, const AttentionMask& memory_mask) {
-  if (activation_checkpointing && is_training() && torch::GradMode::is_enabled()) {
-    return checkpointed_block_forward(ops, block, x, self_mask, rope, memory, memory_mask);
-  }
-  return block.forward(ops, x, self_mask, rope, memory, memory_mask);
-}
 
 
 torch::Tensor OpenBAModelImpl::encode(const OpBackend& ops, const torch::Tensor& input_ids,
                                       const torch::Tensor& attention_mask) {
   auto x = shared_embedding(input_ids);
-  const AttentionMask mask = key_padding_mask(attention_mask);
-  auto rope = make_rotary_tables(input_ids.size(1), config.kv_channels, config.rope_base, x.device());
-  for (int64_t i = 0; i < encoder->size(); ++i) x = run_block(ops, *encoder->layer(i), x, mask, rope, {}, {});
+  StackInputs in;
+  in.self_mask = key_padding_mask(attention_mask);
+  in.rope = make_rotary_tables(input_ids.size(1), config.kv_channels, config.rope_base, x.device());
+  for (int64_t i = 0; i < encoder->size(); ++i) x = run_block(ops, *encoder->layer(i), x, in);
   return norm(ops, encoder->final_layernorm, x);
 }
 
@@ -177,12 +173,12 @@ torch::Tensor OpenBAModelImpl::decode(const OpBackend& ops, const torch::Tensor&
                                       const torch::Tensor& encoder_states,
                                       const torch::Tensor& encoder_attention_mask) {
   auto x = shared_embedding(decoder_input_ids);
-  const AttentionMask self_mask = key_padding_mask(decoder_attention_mask, /*causal=*/true);
-  const AttentionMask memory_mask = key_padding_mask(encoder_attention_mask);
-  auto rope = make_rotary_tables(decoder_input_ids.size(1), config.kv_channels, config.rope_base, x.device());
-  for (int64_t i = 0; i < decoder->size(); ++i) {
-    x = run_block(ops, *decoder->layer(i), x, self_mask, rope, encoder_states, memory_mask);
-  }
+  StackInputs in;
+  in.self_mask = key_padding_mask(decoder_attention_mask, /*causal=*/true);
+  in.memory_mask = key_padding_mask(encoder_attention_mask);
+  in.rope = make_rotary_tables(decoder_input_ids.size(1), config.kv_channels, config.rope_base, x.device());
+  in.memory = encoder_states;
+  for (int64_t i = 0; i < decoder->size(); ++i) x = run_block(ops, *decoder->layer(i), x, in);
   return norm(ops, decoder->final_layernorm, x);
 }
 

@@ -68,6 +68,7 @@ struct BlockImpl : Seq2SeqBlockImpl {
   // The forward below on the stack's rope, masks and memory.
   torch::Tensor forward(const OpBackend& ops, const torch::Tensor& x, const StackInputs& in,
                         BlockProbe* probe = nullptr) override;
+  bool applies_dropout() const override;
   // memory/memory_mask only for decoder blocks. Never modifies x.
   torch::Tensor forward(const OpBackend& ops, const torch::Tensor& x, const AttentionMask& self_mask,
                         const RotaryTables& rope, const torch::Tensor& memory, const AttentionMask& memory_mask,
@@ -123,14 +124,7 @@ struct OpenBAModelImpl : Seq2SeqModelImpl {
   void tie_lm_head() override;
   bool lm_head_tied() const override;
   void set_dropout(double probability) override;
-  void set_activation_checkpointing(bool enabled) override { activation_checkpointing = enabled; }
 
-  // One block's forward, checkpointed when activation_checkpointing is on.
-  torch::Tensor run_block(const OpBackend& ops, BlockImpl& block, const torch::Tensor& x, const AttentionMask& self_mask,
-                          const RotaryTables& rope, const torch::Tensor& memory, const AttentionMask& memory_mask);
-
-  // Recompute each block in backward (training with gradients only).
-  bool activation_checkpointing = false;
   torch::nn::Embedding shared_embedding{nullptr};
   Stack encoder{nullptr}, decoder{nullptr};
   OutputProjection lm_head{nullptr};

@@ -159,6 +159,11 @@ torch::Tensor T5BlockImpl::forward(const OpBackend& ops, const torch::Tensor& x,
   return ops.residual_add(h, feed_forward->mlp->forward(ops, normed, probe), p);
 }
 
+bool T5BlockImpl::applies_dropout() const {
+  return dropout > 0 || self_attention->attention->dropout > 0 ||
+         (is_decoder && cross_attention->attention->dropout > 0) || feed_forward->mlp->dropout > 0;
+}
+
 T5StackImpl::T5StackImpl(const ModelConfig& c, bool decoder) : is_decoder(decoder) {
   block = register_module("block", torch::nn::ModuleList());
   const int64_t layers = decoder ? c.decoder_layers : c.encoder_layers;
@@ -187,7 +192,7 @@ torch::Tensor T5ModelImpl::encode(const OpBackend& ops, const torch::Tensor& inp
   StackInputs in;
   in.self_mask = key_padding_mask(attention_mask);
   in.position_bias = encoder->position_bias(input_ids.size(1), config).to(x.scalar_type());
-  for (int64_t i = 0; i < encoder->size(); ++i) x = encoder->layer(i)->forward(ops, x, in);
+  for (int64_t i = 0; i < encoder->size(); ++i) x = run_block(ops, *encoder->layer(i), x, in);
   x = rms(ops, encoder->final_layer_norm, x);
   return p > 0 ? torch::dropout(x, p, true) : x;
 }
@@ -203,7 +208,7 @@ torch::Tensor T5ModelImpl::decode(const OpBackend& ops, const torch::Tensor& dec
   in.position_bias = decoder->position_bias(decoder_input_ids.size(1), config).to(x.scalar_type());
   in.memory = encoder_states;
   in.memory_mask = key_padding_mask(encoder_attention_mask);
-  for (int64_t i = 0; i < decoder->size(); ++i) x = decoder->layer(i)->forward(ops, x, in);
+  for (int64_t i = 0; i < decoder->size(); ++i) x = run_block(ops, *decoder->layer(i), x, in);
   x = rms(ops, decoder->final_layer_norm, x);
   return p > 0 ? torch::dropout(x, p, true) : x;
 }
@@ -236,10 +241,5 @@ void T5ModelImpl::set_dropout(double probability) {
   }
 }
 
-void T5ModelImpl::set_activation_checkpointing(bool enabled) {
-  if (enabled) {
-    throw Error("activation checkpointing is not implemented for T5-family models yet (turn it off for this model)");
-  }
-}
 
 }  // namespace openba

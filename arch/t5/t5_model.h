@@ -83,6 +83,7 @@ struct T5BlockImpl : Seq2SeqBlockImpl {
   T5BlockImpl(const ModelConfig& config, bool is_decoder, bool has_relative_bias);
   torch::Tensor forward(const OpBackend& ops, const torch::Tensor& x, const StackInputs& in,
                         BlockProbe* probe = nullptr) override;
+  bool applies_dropout() const override;
   bool is_decoder;
   double dropout;
   torch::nn::ModuleList layer{nullptr};
@@ -121,7 +122,6 @@ struct T5ModelImpl : Seq2SeqModelImpl {
   void untie_lm_head() override;
   void tie_lm_head() override;
   void set_dropout(double probability) override;
-  void set_activation_checkpointing(bool enabled) override;
 
   torch::nn::Embedding shared{nullptr};
   T5Stack encoder{nullptr}, decoder{nullptr};

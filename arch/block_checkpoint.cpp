@@ -1,11 +1,11 @@
-#include "arch/openba/block_checkpoint.h"
+#include "arch/block_checkpoint.h"
 
 #include <torch/torch.h>
 
 #include <optional>
 
 #include "ops/autocast.h"
-#include "arch/openba/openba_model.h"
+#include "arch/seq2seq_model.h"
 #include "ops/optional_tensor.h"
 
 namespace openba {
@@ -63,32 +63,31 @@ class RngFork {
   RngSnapshot after_;
 };
 
-bool uses_randomness(const BlockImpl& block) {
-  if (!block.is_training()) return false;
-  return block.dropout > 0 || block.self_attn->dropout > 0 || (block.is_decoder && block.inter_attn->dropout > 0);
-}
+bool uses_randomness(const Seq2SeqBlockImpl& block) { return block.is_training() && block.applies_dropout(); }
 
 // Input positions of BlockFunction::apply (tensors first; the trailing
 // non-tensor arguments need no gradient slot filled).
-enum Slot : size_t { kX, kMemory, kCos, kSin, kSelfHidden, kMemoryHidden, kFirstParameter };
+enum Slot : size_t { kX, kMemory, kCos, kSin, kPositionBias, kSelfHidden, kMemoryHidden, kFirstParameter };
 constexpr size_t kTrailingArguments = 3;  // block, causal, backend
 
-torch::Tensor run_block(const OpBackend& ops, BlockImpl& block, const torch::Tensor& x, const torch::Tensor& memory,
-                        const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& self_hidden,
-                        const torch::Tensor& memory_hidden, bool causal) {
-  AttentionMask self_mask;
-  self_mask.key_hidden = empty_as_absent(self_hidden);
-  self_mask.causal = causal;
-  AttentionMask memory_mask;
-  memory_mask.key_hidden = empty_as_absent(memory_hidden);
-  return block.forward(ops, x, self_mask, RotaryTables{cos, sin}, empty_as_absent(memory), memory_mask);
+torch::Tensor run_block(const OpBackend& ops, Seq2SeqBlockImpl& block, const torch::Tensor& x, const torch::Tensor& memory,
+                        const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& position_bias,
+                        const torch::Tensor& self_hidden, const torch::Tensor& memory_hidden, bool causal) {
+  StackInputs in;
+  in.self_mask.key_hidden = empty_as_absent(self_hidden);
+  in.self_mask.causal = causal;
+  in.rope = RotaryTables{empty_as_absent(cos), empty_as_absent(sin)};
+  in.position_bias = empty_as_absent(position_bias);
+  in.memory = empty_as_absent(memory);
+  in.memory_mask.key_hidden = empty_as_absent(memory_hidden);
+  return block.forward(ops, x, in);
 }
 
 struct BlockFunction : torch::autograd::Function<BlockFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& memory,
-                               const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& self_hidden,
-                               const torch::Tensor& memory_hidden, torch::TensorList parameters, BlockImpl* block,
-                               bool causal, int64_t backend) {
+                               const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& position_bias,
+                               const torch::Tensor& self_hidden, const torch::Tensor& memory_hidden,
+                               torch::TensorList parameters, Seq2SeqBlockImpl* block, bool causal, int64_t backend) {
     const OpBackend& ops = op_backend(static_cast<OpBackendId>(backend));
     const bool random = uses_randomness(*block);
     std::optional<RngSnapshot> rng;
@@ -99,10 +98,14 @@ struct BlockFunction : torch::autograd::Function<BlockFunction> {
     torch::Tensor y;
     {
       torch::AutoGradMode grad(true);
-      auto out = run_block(ops, *block, x.detach(), memory.detach(), cos, sin, self_hidden, memory_hidden, causal);
+      // The bias keeps its requires-grad flag: ATen's SDPA picks its kernel by
+      // it, and the forward must take the plain call's (and the recomputation's).
+      auto bias = position_bias.detach();
+      if (bias.numel() > 0 && position_bias.requires_grad()) bias.requires_grad_(true);
+      auto out = run_block(ops, *block, x.detach(), memory.detach(), cos, sin, bias, self_hidden, memory_hidden, causal);
       y = out.detach();
     }
-    ctx->save_for_backward({x, memory, cos, sin, self_hidden, memory_hidden});
+    ctx->save_for_backward({x, memory, cos, sin, position_bias, self_hidden, memory_hidden});
     // The block outlives the graph (the model owns both), so a pointer is safe.
     ctx->saved_data["block"] = static_cast<int64_t>(reinterpret_cast<intptr_t>(block));
     ctx->saved_data["causal"] = causal;
@@ -120,7 +123,7 @@ struct BlockFunction : torch::autograd::Function<BlockFunction> {
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
-    auto* block = reinterpret_cast<BlockImpl*>(static_cast<intptr_t>(ctx->saved_data["block"].toInt()));
+    auto* block = reinterpret_cast<Seq2SeqBlockImpl*>(static_cast<intptr_t>(ctx->saved_data["block"].toInt()));
     const bool causal = ctx->saved_data["causal"].toBool();
     const OpBackend& ops = op_backend(static_cast<OpBackendId>(ctx->saved_data["backend"].toInt()));
     const auto parameter_count = static_cast<size_t>(ctx->saved_data["parameters"].toInt());
@@ -130,6 +133,8 @@ struct BlockFunction : torch::autograd::Function<BlockFunction> {
     auto x = saved[kX].detach().requires_grad_(ctx->needs_input_grad(kX));
     auto memory = saved[kMemory].detach();
     if (memory.numel() > 0) memory.requires_grad_(ctx->needs_input_grad(kMemory));
+    auto position_bias = saved[kPositionBias].detach();
+    if (position_bias.numel() > 0) position_bias.requires_grad_(ctx->needs_input_grad(kPositionBias));
 
     std::optional<RngFork> fork;
     if (ctx->saved_data.count("rng_cpu")) {
@@ -146,7 +151,8 @@ struct BlockFunction : torch::autograd::Function<BlockFunction> {
       AutocastScope autocast({ctx->saved_data["autocast"].toBool(),
                               static_cast<c10::ScalarType>(ctx->saved_data["autocast_dtype"].toInt())});
       torch::AutoGradMode grad(true);
-      y = run_block(ops, *block, x, memory, saved[kCos], saved[kSin], saved[kSelfHidden], saved[kMemoryHidden], causal);
+      y = run_block(ops, *block, x, memory, saved[kCos], saved[kSin], position_bias, saved[kSelfHidden],
+                    saved[kMemoryHidden], causal);
     }
 
     // Gradients for the inputs that want them, in input-slot order.
@@ -159,6 +165,10 @@ struct BlockFunction : torch::autograd::Function<BlockFunction> {
     if (memory.requires_grad()) {
       slots.push_back(kMemory);
       wrt.push_back(memory);
+    }
+    if (position_bias.requires_grad()) {
+      slots.push_back(kPositionBias);
+      wrt.push_back(position_bias);
     }
     for (size_t i = 0; i < parameters.size(); ++i) {
       if (parameters[i].requires_grad() && ctx->needs_input_grad(kFirstParameter + i)) {
@@ -177,13 +187,13 @@ struct BlockFunction : torch::autograd::Function<BlockFunction> {
 
 }  // namespace
 
-torch::Tensor checkpointed_block_forward(const OpBackend& ops, BlockImpl& block, const torch::Tensor& x, const AttentionMask& self_mask,
-                                         const RotaryTables& rope, const torch::Tensor& memory,
-                                         const AttentionMask& memory_mask) {
+torch::Tensor checkpointed_block_forward(const OpBackend& ops, Seq2SeqBlockImpl& block, const torch::Tensor& x,
+                                         const StackInputs& in) {
   const std::vector<torch::Tensor> parameters = block.parameters();
-  return BlockFunction::apply(x, absent_as_empty(memory), rope.cos, rope.sin, absent_as_empty(self_mask.key_hidden),
-                              absent_as_empty(memory_mask.key_hidden), torch::TensorList(parameters), &block,
-                              self_mask.causal, static_cast<int64_t>(ops.id()));
+  return BlockFunction::apply(x, absent_as_empty(in.memory), absent_as_empty(in.rope.cos), absent_as_empty(in.rope.sin),
+                              absent_as_empty(in.position_bias), absent_as_empty(in.self_mask.key_hidden),
+                              absent_as_empty(in.memory_mask.key_hidden), torch::TensorList(parameters), &block,
+                              in.self_mask.causal, static_cast<int64_t>(ops.id()));
 }
 
 }  // namespace openba

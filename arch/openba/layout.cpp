@@ -1,26 +1,17 @@
 #include "arch/openba/layout.h"
 
-#include "arch/t5/t5_layout.h"
-
 #include <cmath>
 
+#include "arch/spec_builder.h"
+#include "arch/t5/t5_layout.h"
 #include "util/error.h"
 
 namespace openba {
 namespace {
 
+using namespace spec_builder;
+
 constexpr const char* kStackNames[2] = {"encoder", "decoder"};
-
-InitRule zeros() { return {InitRule::Kind::kZeros}; }
-InitRule ones() { return {InitRule::Kind::kOnes}; }
-InitRule normal(double hf_std, bool residual_output = false) {
-  InitRule r;
-  r.hf_std = hf_std;
-  r.residual_output = residual_output;
-  return r;
-}
-
-UnitAxis hidden_axis(int axis) { return {UnitKind::kHidden, axis, 0, 0, 1, false}; }
 
 // Appends specs in canonical order; the unit axes follow width_units' table
 // in the header.
@@ -30,12 +21,7 @@ class SpecBuilder {
 
   void top(const std::string& name, std::vector<int64_t> shape, Component comp, std::vector<UnitAxis> units,
            InitRule init, bool vocabulary_rows = false) {
-    TensorSpec s{name, std::move(shape), comp};
-    s.local = name;
-    s.units = std::move(units);
-    s.init = std::move(init);
-    s.vocabulary_rows = vocabulary_rows;
-    out_.push_back(std::move(s));
+    out_.push_back(top_level(name, std::move(shape), comp, std::move(units), std::move(init), vocabulary_rows));
   }
 
   void final_norm(bool decoder) {
@@ -57,13 +43,7 @@ class SpecBuilder {
     };
     auto add = [&](const std::string& local, std::vector<int64_t> shape, Component comp, std::vector<UnitAxis> units,
                    InitRule init) {
-      TensorSpec s{block_tensor_name(decoder, layer, local), std::move(shape), comp};
-      s.stack = stack;
-      s.layer = layer;
-      s.local = local;
-      s.units = std::move(units);
-      s.init = std::move(init);
-      out_.push_back(std::move(s));
+      out_.push_back(in_block(decoder, layer, local, std::move(shape), comp, std::move(units), std::move(init)));
     };
     auto norm = [&](const std::string& local) {
       add(local + ".weight", {d}, norms, {hidden_axis(0)}, ones());

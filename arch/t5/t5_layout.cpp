@@ -2,18 +2,12 @@
 
 #include <cmath>
 
+#include "arch/spec_builder.h"
+
 namespace openba {
 namespace {
 
-InitRule ones() { return {InitRule::Kind::kOnes}; }
-InitRule normal(double hf_std, bool residual_output = false) {
-  InitRule r;
-  r.hf_std = hf_std;
-  r.residual_output = residual_output;
-  return r;
-}
-
-UnitAxis hidden_axis(int axis) { return {UnitKind::kHidden, axis, 0, 0, 1, false}; }
+using namespace spec_builder;
 
 std::string layer_norm_local(int sublayer) { return "layer." + std::to_string(sublayer) + ".layer_norm.weight"; }
 
@@ -23,12 +17,7 @@ class T5SpecBuilder {
 
   void top(const std::string& name, std::vector<int64_t> shape, Component comp, std::vector<UnitAxis> units,
            InitRule init, bool vocabulary_rows = false) {
-    TensorSpec s{name, std::move(shape), comp};
-    s.local = name;
-    s.units = std::move(units);
-    s.init = std::move(init);
-    s.vocabulary_rows = vocabulary_rows;
-    out_.push_back(std::move(s));
+    out_.push_back(top_level(name, std::move(shape), comp, std::move(units), std::move(init), vocabulary_rows));
   }
 
   void embedding() {
@@ -52,13 +41,7 @@ class T5SpecBuilder {
     const Component norms = decoder ? Component::kDecoderNorms : Component::kEncoderNorms;
     auto add = [&](const std::string& local, std::vector<int64_t> shape, Component comp, std::vector<UnitAxis> units,
                    InitRule init) {
-      TensorSpec s{block_tensor_name(decoder, layer, local), std::move(shape), comp};
-      s.stack = stack;
-      s.layer = layer;
-      s.local = local;
-      s.units = std::move(units);
-      s.init = std::move(init);
-      out_.push_back(std::move(s));
+      out_.push_back(in_block(decoder, layer, local, std::move(shape), comp, std::move(units), std::move(init)));
       return &out_.back();
     };
     auto unit = [&](UnitKind kind, int axis, int64_t group) { return UnitAxis{kind, axis, stack, layer, group, false}; };

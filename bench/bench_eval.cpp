@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "arch/openba/config.h"
+#include "ops/blas.h"
 #include "ops/cpu_runtime.h"
 #include "runtime/evaluation.h"
 #include "arch/openba/flops.h"
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
     out["enc"] = enc;
     out["dec"] = dec;
     out["gemm_gflops"] = gemm / 1e9;
+    out["gemm"] = "4096^3 f32 (" + openba::direct_blas_description() + ")";
     out["seconds_per_batch"] = mean;
     out["tokens_per_s"] = static_cast<double>(batch * (enc + dec)) / mean;
     out["decoder_tokens_per_s"] = static_cast<double>(batch * dec) / mean;

@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
         out["teacher_share"] = teacher_seconds / total;
       }
       out["gemm_gflops"] = gemm / 1e9;
-      out["gemm"] = cuda ? "8192^3 bf16 (cuBLAS)" : std::string("4096^3 f32 (") + openba::direct_blas_name() + ")";
+      out["gemm"] = cuda ? "8192^3 bf16 (cuBLAS)" : "4096^3 f32 (" + openba::direct_blas_description() + ")";
       out["seconds_per_step"] = mean;
       out["tokens_per_s"] = static_cast<double>(batch * (enc + dec)) / mean;
       out["model_gflops"] = flops / mean / 1e9;

@@ -5,6 +5,11 @@ T5ForConditionalGeneration, eager and torch.compile, in the same run, on a
 t5-v1.1-base-shaped config (bench/configs/t5-v1_1-base.json: d_model 768,
 12+12 layers, 12 heads x 64, gated-GELU FFN 2048, vocabulary 32128).
 
+Where the environment pins OpenBLAS's kernels (OPENBLAS_CORETYPE, set to
+Haswell on these machines), ours also runs with the pin removed, so that
+OpenBLAS picks the kernels of this CPU (Cooperlake's AVX-512 sgemm here:
+about twice the pinned one); the peers' BLAS (the wheel's MKL) ignores it.
+
 Usage: bench/run_t5_bench.py [--build build] [--iters 3] [--threads N] [--no-compile] [--modes eval,train]
 """
 import argparse
@@ -32,8 +37,13 @@ def main():
     rows = []
     for mode in a.modes.split(","):
         train = mode == "train"
-        ours = run_json([os.path.join(a.build, "bench", "bench_train" if train else "bench_eval"), "--config", CONFIG,
-                         "--threads", str(a.threads), *shape])
+        ours_cmd = [os.path.join(a.build, "bench", "bench_train" if train else "bench_eval"), "--config", CONFIG,
+                    "--threads", str(a.threads), *shape]
+        ours = [run_json(ours_cmd)]
+        if os.environ.get("OPENBLAS_CORETYPE"):
+            unpinned = run_json(ours_cmd, env={k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"})
+            unpinned["impl"] += " OPENBLAS_CORETYPE unset"
+            ours.append(unpinned)
         peer_runs = []
         for compiled in ([False, True] if not a.no_compile else [False]):
             # Eager at its better thread count (one ATen thread or all); the
@@ -46,7 +56,7 @@ def main():
             best = max(runs, key=lambda r: r["tokens_per_s"])
             best["impl"] += f" {best['threads']}T"
             peer_runs.append(best)
-        rows.append((mode, [ours], peer_runs))
+        rows.append((mode, ours, peer_runs))
     print_table(rows)
 
 

@@ -23,8 +23,8 @@ def flat_yaml(path):
     return out
 
 
-def run_json(cmd):
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+def run_json(cmd, env=None):
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

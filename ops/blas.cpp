@@ -15,12 +15,14 @@ using Sgemm = void (*)(const char* transa, const char* transb, const int* m, con
                        const float* b, const int* ldb, const float* beta, float* c, const int* ldc);
 using SetThreads = void (*)(int);  // mkl_set_num_threads_local's result (the previous count) is not used
 using GetThreads = int (*)();
+using GetName = char* (*)();
 
 struct Library {
   const char* name = "none";
   Sgemm sgemm = nullptr;
   SetThreads set_threads = nullptr;
   GetThreads get_threads = nullptr;
+  GetName kernel_name = nullptr;  // openblas_get_corename: the kernels it dispatched to
 };
 
 Library open_openblas() {
@@ -32,6 +34,7 @@ Library open_openblas() {
   lib.sgemm = reinterpret_cast<Sgemm>(dlsym(handle, "sgemm_"));
   lib.set_threads = reinterpret_cast<SetThreads>(dlsym(handle, "openblas_set_num_threads"));
   lib.get_threads = reinterpret_cast<GetThreads>(dlsym(handle, "openblas_get_num_threads"));
+  lib.kernel_name = reinterpret_cast<GetName>(dlsym(handle, "openblas_get_corename"));
   if (lib.sgemm) lib.name = "openblas";
   return lib;
 }
@@ -43,6 +46,7 @@ Library process_blas() {
   lib.name = "torch";
   if ((lib.set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))) {
     lib.get_threads = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    lib.kernel_name = reinterpret_cast<GetName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
   } else {
     // MKL's C entry points (mkl_service.h maps mkl_set_num_threads_local to
     // it); the wheel's lower-case names alias the Fortran ones, which take
@@ -76,6 +80,15 @@ const Library& library() {
 
 bool have_direct_sgemm() { return library().sgemm != nullptr; }
 const char* direct_blas_name() { return library().name; }
+
+std::string direct_blas_description() {
+  std::string out = library().name;
+  if (library().kernel_name) {
+    if (const char* kernel = library().kernel_name()) out += std::string(" ") + kernel + " kernels";
+    if (const char* pinned = std::getenv("OPENBLAS_CORETYPE")) out += std::string(", OPENBLAS_CORETYPE=") + pinned;
+  }
+  return out;
+}
 
 int direct_blas_threads() { return library().get_threads ? library().get_threads() : -1; }
 

@@ -11,11 +11,18 @@
 // named one is absent). ATen's own GEMMs keep LibTorch's BLAS.
 #pragma once
 
+#include <string>
+
 namespace openba {
 
 bool have_direct_sgemm();
 // "openblas", "torch" (LibTorch's sgemm_, e.g. MKL) or "none".
 const char* direct_blas_name();
+// The name and, for OpenBLAS, the kernels it dispatched to and the
+// OPENBLAS_CORETYPE that pinned them, e.g. "openblas Haswell kernels,
+// OPENBLAS_CORETYPE=Haswell" (benchmarks print it: on the AMD EPYC cores
+// here the pinned Haswell sgemm runs at about half the Cooperlake one).
+std::string direct_blas_description();
 
 // Row-major C[m, n] = alpha * op(A) op(B) + beta * C, op = transpose when
 // the flag is set; lda/ldb/ldc are row strides. Single call of sgemm_.

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "ops/activation_math.h"
 #include "ops/blas.h"
 #include "ops/cpu_kernel_support.h"
 #include "ops/cpu_kernels.h"
@@ -68,6 +69,45 @@ void swiglu_backward_row(const float* gate, const float* up, const float* grad, 
   }
 }
 
+// One row of RMS norm's backward; accumulates g xhat into d_weight.
+OPENBA_VECTOR_CLONES
+void rms_norm_backward_row(const float* x, const float* g, const float* w, int64_t n, float inv, float* dx,
+                           float* d_weight) {
+  float dot = 0;  // sum g w xhat
+#pragma omp simd reduction(+ : dot)
+  for (int64_t i = 0; i < n; ++i) dot += g[i] * w[i] * x[i];
+  const float c = dot * inv / static_cast<float>(n);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float xhat = x[i] * inv;
+    dx[i] = inv * (g[i] * w[i] - xhat * c);
+    d_weight[i] += g[i] * xhat;
+  }
+}
+
+// d_gate = g up act'(gate), d_up = g act(gate) (up null: d_gate = g act'(gate)).
+OPENBA_VECTOR_CLONES
+void mlp_activation_backward_row(FfnActivation activation, const float* gate, const float* up, const float* g,
+                                 int64_t n, float* d_gate, float* d_up) {
+  namespace am = activation_math;
+#define OPENBA_ACTIVATION_BACKWARD_LOOP(f, df)                      \
+  if (up) {                                                         \
+    _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) {           \
+      d_up[i] = g[i] * f(gate[i]);                                  \
+      d_gate[i] = g[i] * up[i] * df(gate[i]);                       \
+    }                                                               \
+  } else {                                                          \
+    _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) d_gate[i] = g[i] * df(gate[i]); \
+  }
+  switch (activation) {
+    case FfnActivation::kSilu: OPENBA_ACTIVATION_BACKWARD_LOOP(am::silu, am::silu_grad) break;
+    case FfnActivation::kRelu: OPENBA_ACTIVATION_BACKWARD_LOOP(am::relu, am::relu_grad) break;
+    case FfnActivation::kGeluTanh: OPENBA_ACTIVATION_BACKWARD_LOOP(am::gelu_tanh, am::gelu_tanh_grad) break;
+    case FfnActivation::kGelu: OPENBA_ACTIVATION_BACKWARD_LOOP(am::gelu_erf, am::gelu_erf_grad) break;
+  }
+#undef OPENBA_ACTIVATION_BACKWARD_LOOP
+}
+
 OPENBA_VECTOR_CLONES
 void add_rows(const float* x, const float* y, float* out, int64_t n) {
 #pragma omp simd
@@ -122,9 +162,26 @@ void unmask_gradient_row(float* row, int64_t tk, const uint8_t* hidden, bool cau
   }
 }
 
+// An additive bias on the scores (T5's relative position bias): contiguous
+// [1 or B, H, Tq, Tk]; batch_stride 0 when one bias serves every example.
+struct ScoreBias {
+  const float* data = nullptr;
+  int64_t batch_stride = 0;
+  const float* at(const AttentionShape& s, int64_t b, int64_t h) const {
+    return data ? data + b * batch_stride + h * s.tq * s.tk : nullptr;
+  }
+};
+
+OPENBA_VECTOR_CLONES
+void add_bias_row(float* row, const float* bias, int64_t n) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) row[j] += bias[j];
+}
+
 // Forward: probs [B, H, Tq, Tk] (kept for backward) and out (strided).
+// Scores are alpha q k^T + bias, then masked, then softmaxed.
 void attention_forward(const AttentionShape& s, HeadView q, HeadView k, HeadView v, HeadView out, float alpha,
-                       const uint8_t* hidden, bool causal, float* probs) {
+                       const uint8_t* hidden, bool causal, float* probs, ScoreBias bias = {}) {
   SingleThreadedBlas single_threaded_blas;
   parallel_for(s.batch * s.heads, 1, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
@@ -132,7 +189,9 @@ void attention_forward(const AttentionShape& s, HeadView q, HeadView k, HeadView
       float* p = probs + task * s.tq * s.tk;
       sgemm_row_major(false, true, s.tq, s.tk, s.kv, alpha, q.at(b, h), q.st, k.at(b, h), k.st, 0.0f, p, s.tk);
       const uint8_t* row_hidden = hidden ? hidden + b * s.tk : nullptr;
+      const float* bias_rows = bias.at(s, b, h);
       for (int64_t i = 0; i < s.tq; ++i) {
+        if (bias_rows) add_bias_row(p + i * s.tk, bias_rows + i * s.tk, s.tk);
         mask_row(p + i * s.tk, s.tk, row_hidden, causal, i);
         softmax_row(p + i * s.tk, s.tk);
       }
@@ -142,28 +201,31 @@ void attention_forward(const AttentionShape& s, HeadView q, HeadView k, HeadView
 }
 
 // Backward: gradients of q, k, v (strided, overwritten) from d_out. alpha is
-// the score scale applied in forward.
+// the score scale applied in forward. d_scores ([B, H, Tq, Tk], or null)
+// receives the gradient of the scores after scaling, which is the gradient
+// of an additive score bias for that example.
 void attention_backward(const AttentionShape& s, HeadView q, HeadView k, HeadView v, HeadView d_out, HeadView dq,
-                        HeadView dk, HeadView dv, float alpha, const uint8_t* hidden, bool causal, const float* probs) {
+                        HeadView dk, HeadView dv, float alpha, const uint8_t* hidden, bool causal, const float* probs,
+                        float* d_scores = nullptr) {
   SingleThreadedBlas single_threaded_blas;
   parallel_for(s.batch * s.heads, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> ds(static_cast<size_t>(s.tq * s.tk));
+    std::vector<float> scratch(d_scores ? 0 : static_cast<size_t>(s.tq * s.tk));
     for (int64_t task = begin; task < end; ++task) {
       const int64_t b = task / s.heads, h = task % s.heads;
       const float* p = probs + task * s.tq * s.tk;
+      float* ds = d_scores ? d_scores + task * s.tq * s.tk : scratch.data();
       // dV = P^T dO
       sgemm_row_major(true, false, s.tk, s.kv, s.tq, 1.0f, p, s.tk, d_out.at(b, h), d_out.st, 0.0f, dv.at(b, h), dv.st);
       // dP = dO V^T, then dS = P (dP - rowsum(dP P)), masked entries 0.
-      sgemm_row_major(false, true, s.tq, s.tk, s.kv, 1.0f, d_out.at(b, h), d_out.st, v.at(b, h), v.st, 0.0f, ds.data(),
-                      s.tk);
+      sgemm_row_major(false, true, s.tq, s.tk, s.kv, 1.0f, d_out.at(b, h), d_out.st, v.at(b, h), v.st, 0.0f, ds, s.tk);
       const uint8_t* row_hidden = hidden ? hidden + b * s.tk : nullptr;
       for (int64_t i = 0; i < s.tq; ++i) {
-        softmax_backward_row(p + i * s.tk, ds.data() + i * s.tk, s.tk);
-        unmask_gradient_row(ds.data() + i * s.tk, s.tk, row_hidden, causal, i);
+        softmax_backward_row(p + i * s.tk, ds + i * s.tk, s.tk);
+        unmask_gradient_row(ds + i * s.tk, s.tk, row_hidden, causal, i);
       }
       // dQ = alpha dS K; dK = alpha dS^T Q
-      sgemm_row_major(false, false, s.tq, s.kv, s.tk, alpha, ds.data(), s.tk, k.at(b, h), k.st, 0.0f, dq.at(b, h), dq.st);
-      sgemm_row_major(true, false, s.tk, s.kv, s.tq, alpha, ds.data(), s.tk, q.at(b, h), q.st, 0.0f, dk.at(b, h), dk.st);
+      sgemm_row_major(false, false, s.tq, s.kv, s.tk, alpha, ds, s.tk, k.at(b, h), k.st, 0.0f, dq.at(b, h), dq.st);
+      sgemm_row_major(true, false, s.tk, s.kv, s.tq, alpha, ds, s.tk, q.at(b, h), q.st, 0.0f, dk.at(b, h), dk.st);
     }
   });
 }
@@ -434,6 +496,143 @@ struct CrossAttentionFunction : torch::autograd::Function<CrossAttentionFunction
   }
 };
 
+// T5's attention on separately projected q [B, Tq, H*kv], k and v [B, Tk,
+// H*kv] (heads side by side): scores scale * q k^T + position bias, hidden
+// keys masked, softmax. The bias ([1 or B, H, Tq, Tk]) gets the scores'
+// gradient, summed over the examples a shared bias serves.
+struct BiasedAttentionFunction : torch::autograd::Function<BiasedAttentionFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q_in, const torch::Tensor& k_in,
+                               const torch::Tensor& v_in, const torch::Tensor& bias_or_empty, int64_t heads,
+                               int64_t kv, double scale, const torch::Tensor& key_hidden, bool causal) {
+    const torch::Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
+    const int64_t b = q.size(0), tq = q.size(1), tk = k.size(1), a = heads * kv;
+    if (q.dim() != 3 || q.size(2) != a || k.sizes() != v.sizes() || k.dim() != 3 || k.size(0) != b || k.size(2) != a) {
+      throw Error("cpu autograd attention: q [B, Tq, H*kv] and k, v [B, Tk, H*kv] expected");
+    }
+    const torch::Tensor bias = empty_as_absent(bias_or_empty);
+    torch::Tensor bias_data;
+    if (bias.defined()) {
+      require_float_cpu(bias, "position bias");
+      if (bias.dim() != 4 || bias.size(1) != heads || bias.size(2) != tq || bias.size(3) != tk ||
+          (bias.size(0) != 1 && bias.size(0) != b)) {
+        throw Error("cpu autograd attention: position bias must be [1 or B, H, Tq, Tk]");
+      }
+      bias_data = bias.contiguous();
+    }
+    const torch::Tensor hidden = hidden_bytes(key_hidden);
+    auto probs = torch::empty({b, heads, tq, tk});
+    auto out = torch::empty({b, tq, a});
+    auto view = [&](const torch::Tensor& x, int64_t t) { return HeadView{x.data_ptr<float>(), t * a, kv, a}; };
+    const ScoreBias score_bias{bias_data.defined() ? bias_data.data_ptr<float>() : nullptr,
+                               bias_data.defined() && bias_data.size(0) > 1 ? heads * tq * tk : 0};
+    attention_forward({b, heads, tq, tk, kv}, view(q, tq), view(k, tk), view(v, tk), view(out, tq),
+                      static_cast<float>(scale), hidden.defined() ? hidden.data_ptr<uint8_t>() : nullptr, causal,
+                      probs.data_ptr<float>(), score_bias);
+    ctx->save_for_backward({q, k, v, probs});
+    ctx->saved_data["hidden"] = hidden.defined() ? hidden : torch::Tensor();
+    ctx->saved_data["causal"] = causal;
+    ctx->saved_data["heads"] = heads;
+    ctx->saved_data["kv"] = kv;
+    ctx->saved_data["scale"] = scale;
+    ctx->saved_data["bias_batch"] = bias.defined() ? bias.size(0) : int64_t{0};
+    return out;
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    RECORD_FUNCTION("openba::biased_attention_backward", std::vector<c10::IValue>());
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor q = saved[0], k = saved[1], v = saved[2], probs = saved[3];
+    const torch::Tensor hidden = ctx->saved_data["hidden"].toTensor();
+    const int64_t heads = ctx->saved_data["heads"].toInt(), kv = ctx->saved_data["kv"].toInt();
+    const int64_t bias_batch = ctx->saved_data["bias_batch"].toInt();
+    const int64_t b = q.size(0), tq = q.size(1), tk = k.size(1), a = heads * kv;
+    const torch::Tensor g = grads[0].contiguous();
+    auto dq = torch::empty_like(q), dk = torch::empty_like(k), dv = torch::empty_like(v);
+    const bool bias_grad = bias_batch > 0 && ctx->needs_input_grad(3);
+    torch::Tensor d_scores = bias_grad ? torch::empty({b, heads, tq, tk}) : torch::Tensor();
+    auto view = [&](const torch::Tensor& x, int64_t t) {
+      return HeadView{const_cast<float*>(x.data_ptr<float>()), t * a, kv, a};
+    };
+    attention_backward({b, heads, tq, tk, kv}, view(q, tq), view(k, tk), view(v, tk), view(g, tq), view(dq, tq),
+                       view(dk, tk), view(dv, tk), static_cast<float>(ctx->saved_data["scale"].toDouble()),
+                       hidden.defined() ? hidden.data_ptr<uint8_t>() : nullptr, ctx->saved_data["causal"].toBool(),
+                       probs.data_ptr<float>(), bias_grad ? d_scores.data_ptr<float>() : nullptr);
+    torch::Tensor d_bias;
+    if (bias_grad) d_bias = bias_batch == 1 && b > 1 ? d_scores.sum(0, /*keepdim=*/true) : d_scores;
+    return {dq, dk, dv, d_bias, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// T5's RMS norm: y = w * x * inv, inv = 1 / sqrt(mean(x^2) + eps) per row.
+// dx = inv (g w - xhat mean(g w xhat)), xhat = x inv; dw = sum over rows of
+// g xhat (row blocks summed in a fixed order). inv is recomputed in
+// backward by the forward's own function (one pass over x, no saved
+// tensor).
+struct RmsNormFunction : torch::autograd::Function<RmsNormFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& w, double eps) {
+    const torch::Tensor x = x_in.contiguous();
+    ctx->save_for_backward({x, w});
+    ctx->saved_data["eps"] = eps;
+    return rms_norm(x, w, eps);
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    RECORD_FUNCTION("openba::rms_norm_backward", std::vector<c10::IValue>());
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor x = saved[0], w = saved[1].contiguous();
+    const float eps = static_cast<float>(ctx->saved_data["eps"].toDouble());
+    const torch::Tensor g = grads[0].contiguous();
+    const int64_t n = x.size(-1), rows = x.numel() / n;
+    auto gx = torch::empty_like(x);
+    const int64_t blocks = std::min(rows, kReductionBlocks);
+    auto partial = torch::zeros({std::max<int64_t>(blocks, 1), n});
+    const float* xs = x.data_ptr<float>();
+    const float* wd = w.data_ptr<float>();
+    const float* gs = g.data_ptr<float>();
+    float* gxs = gx.data_ptr<float>();
+    float* pd = partial.data_ptr<float>();
+    parallel_for(blocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t blk = begin; blk < end; ++blk) {
+        for (int64_t r = blk * rows / blocks; r < (blk + 1) * rows / blocks; ++r) {
+          rms_norm_backward_row(xs + r * n, gs + r * n, wd, n, rms_inverse(xs + r * n, n, eps), gxs + r * n,
+                                pd + blk * n);
+        }
+      }
+    });
+    return {gx, partial.sum(0), torch::Tensor()};
+  }
+};
+
+// act(gate) * up (or act(gate)): d_up = g act(gate), d_gate = g up act'(gate).
+struct MlpActivationFunction : torch::autograd::Function<MlpActivationFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& gate, const torch::Tensor& up_or_empty,
+                               int64_t activation) {
+    const torch::Tensor up = empty_as_absent(up_or_empty);
+    const auto kind = static_cast<FfnActivation>(activation);
+    auto out = mlp_activation(gate, up, kind);
+    ctx->save_for_backward({gate.contiguous(), up.defined() ? up.contiguous() : up_or_empty});
+    ctx->saved_data["activation"] = activation;
+    return out;
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    RECORD_FUNCTION("openba::mlp_activation_backward", std::vector<c10::IValue>());
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor gate = saved[0], up = empty_as_absent(saved[1]);
+    const auto kind = static_cast<FfnActivation>(ctx->saved_data["activation"].toInt());
+    const torch::Tensor g = grads[0].contiguous();
+    auto d_gate = torch::empty_like(gate);
+    torch::Tensor d_up = up.defined() ? torch::empty_like(up) : torch::Tensor();
+    const float* gd = gate.data_ptr<float>();
+    const float* ud = up.defined() ? up.data_ptr<float>() : nullptr;
+    const float* grad = g.data_ptr<float>();
+    float* dg = d_gate.data_ptr<float>();
+    float* du = up.defined() ? d_up.data_ptr<float>() : nullptr;
+    parallel_for(gate.numel(), 65536, [&](int64_t begin, int64_t end) {
+      mlp_activation_backward_row(kind, gd + begin, ud ? ud + begin : nullptr, grad + begin, end - begin, dg + begin,
+                                  du ? du + begin : nullptr);
+    });
+    return {d_gate, d_up, torch::Tensor()};
+  }
+};
+
 OPENBA_VECTOR_CLONES
 float row_logsumexp(const float* row, int64_t n) {
   float max = row[0];
@@ -654,6 +853,28 @@ torch::Tensor cross_attention_autograd(const torch::Tensor& q, const torch::Tens
   require_float_cpu(q, "q");
   if (!have_direct_sgemm()) throw Error("cpu autograd attention needs a BLAS with sgemm_");
   return CrossAttentionFunction::apply(q, kv, heads, kv_channels, absent_as_empty(key_hidden));
+}
+
+torch::Tensor biased_attention_autograd(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                        int64_t heads, int64_t kv_channels, const torch::Tensor& position_bias,
+                                        const torch::Tensor& key_hidden, bool causal, double scale) {
+  require_float_cpu(q, "q");
+  require_float_cpu(k, "k");
+  require_float_cpu(v, "v");
+  if (!have_direct_sgemm()) throw Error("cpu autograd attention needs a BLAS with sgemm_");
+  return BiasedAttentionFunction::apply(q, k, v, absent_as_empty(position_bias), heads, kv_channels, scale,
+                                        absent_as_empty(key_hidden), causal);
+}
+
+torch::Tensor rms_norm_autograd(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+  require_float_cpu(x, "rms_norm input");
+  require_float_cpu(weight, "rms_norm weight");
+  return RmsNormFunction::apply(x, weight, eps);
+}
+
+torch::Tensor mlp_activation_autograd(const torch::Tensor& gate, const torch::Tensor& up, FfnActivation activation) {
+  require_float_cpu(gate, "mlp activation input");
+  return MlpActivationFunction::apply(gate, absent_as_empty(up), static_cast<int64_t>(activation));
 }
 
 torch::Tensor cross_entropy_autograd(const torch::Tensor& logits, const torch::Tensor& targets) {

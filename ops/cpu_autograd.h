@@ -7,6 +7,8 @@
 
 #include <torch/types.h>
 
+#include "ops/activation.h"
+
 namespace openba::cpu {
 
 // x W^T + b (b may be undefined).
@@ -34,6 +36,20 @@ torch::Tensor self_attention_autograd(const torch::Tensor& qkv, const torch::Ten
 // [k; v]); key_hidden bool [B, Tk] or undefined. Returns [B, Tq, H*kv].
 torch::Tensor cross_attention_autograd(const torch::Tensor& q, const torch::Tensor& kv, int64_t heads,
                                        int64_t kv_channels, const torch::Tensor& key_hidden);
+
+// T5's attention (ops/op_backend.h biased_attention) from separately
+// projected q [B, Tq, H*kv], k and v [B, Tk, H*kv]: scores scale * q k^T +
+// position_bias ([1 or B, H, Tq, Tk] or undefined; differentiable), masked
+// (key_hidden bool [B, Tk] or undefined; causal), softmax. Returns [B, Tq, H*kv].
+torch::Tensor biased_attention_autograd(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                        int64_t heads, int64_t kv_channels, const torch::Tensor& position_bias,
+                                        const torch::Tensor& key_hidden, bool causal, double scale);
+
+// T5's RMS norm over the last dimension (float32 weight).
+torch::Tensor rms_norm_autograd(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+
+// act(gate) * up, or act(gate) when up is undefined.
+torch::Tensor mlp_activation_autograd(const torch::Tensor& gate, const torch::Tensor& up, FfnActivation activation);
 
 // Per-row NLL of logits [N, V] against targets [N] (int64; -100 = ignored,
 // NLL 0). Returns [N].

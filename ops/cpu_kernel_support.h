@@ -45,6 +45,16 @@ static void softmax_row(float* row, int64_t n) {
   for (int64_t j = 0; j < n; ++j) row[j] *= inv;
 }
 
+// 1 / sqrt(mean(x^2) + eps) of one row (T5's RMS norm): the forward and
+// its backward (which recomputes it rather than saving it) share this.
+OPENBA_VECTOR_CLONES
+static float rms_inverse(const float* row, int64_t n, float eps) {
+  float squares = 0;
+#pragma omp simd reduction(+ : squares)
+  for (int64_t j = 0; j < n; ++j) squares += row[j] * row[j];
+  return 1.0f / std::sqrt(squares / static_cast<float>(n) + eps);
+}
+
 inline void require_float_cpu(const torch::Tensor& t, const char* what) {
   if (!t.device().is_cpu() || t.scalar_type() != torch::kFloat) {
     throw Error(std::string("cpu kernel: ") + what + " must be a CPU float32 tensor");

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "ops/activation_math.h"
 #include "ops/blas.h"
 #include "ops/cpu_kernel_support.h"
 #include "ops/fast_math.h"
@@ -56,6 +57,26 @@ OPENBA_VECTOR_CLONES
 void swiglu_row(const float* gate, const float* up, int64_t n, float* out) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] * up[i] / (1.0f + fast_exp(-gate[i]));
+}
+
+// act(gate) * up (up null: act(gate)) over n elements.
+OPENBA_VECTOR_CLONES
+void mlp_activation_row(FfnActivation activation, const float* gate, const float* up, int64_t n, float* out) {
+  namespace am = activation_math;
+  // One loop per activation so each vectorizes on its own formula.
+#define OPENBA_ACTIVATION_LOOP(f)                                         \
+  if (up) {                                                               \
+    _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) out[i] = f(gate[i]) * up[i]; \
+  } else {                                                                \
+    _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) out[i] = f(gate[i]);         \
+  }
+  switch (activation) {
+    case FfnActivation::kSilu: OPENBA_ACTIVATION_LOOP(am::silu) break;
+    case FfnActivation::kRelu: OPENBA_ACTIVATION_LOOP(am::relu) break;
+    case FfnActivation::kGeluTanh: OPENBA_ACTIVATION_LOOP(am::gelu_tanh) break;
+    case FfnActivation::kGelu: OPENBA_ACTIVATION_LOOP(am::gelu_erf) break;
+  }
+#undef OPENBA_ACTIVATION_LOOP
 }
 
 OPENBA_VECTOR_CLONES
@@ -250,13 +271,31 @@ torch::Tensor rms_norm(const torch::Tensor& x_in, const torch::Tensor& weight, d
     for (int64_t r = begin; r < end; ++r) {
       const float* xr = xs + r * n;
       float* yr = ys + r * n;
-      float squares = 0;
-      for (int64_t j = 0; j < n; ++j) squares += xr[j] * xr[j];
-      const float inv = 1.0f / std::sqrt(squares / static_cast<float>(n) + static_cast<float>(eps));
+      const float inv = rms_inverse(xr, n, static_cast<float>(eps));
       for (int64_t j = 0; j < n; ++j) yr[j] = w[j] * (xr[j] * inv);
     }
   });
   return y;
+}
+
+torch::Tensor mlp_activation(const torch::Tensor& gate_in, const torch::Tensor& up_in, FfnActivation activation) {
+  RECORD_FUNCTION("openba::mlp_activation", std::vector<c10::IValue>());
+  require_float_cpu(gate_in, "mlp activation input");
+  const torch::Tensor gate = gate_in.contiguous();
+  const torch::Tensor up = up_in.defined() ? up_in.contiguous() : up_in;
+  if (up.defined()) {
+    require_float_cpu(up, "mlp activation up input");
+    if (up.sizes() != gate.sizes()) throw Error("cpu kernel: mlp activation gate and up differ in shape");
+  }
+  auto out = torch::empty_like(gate);
+  const int64_t n = gate.numel();
+  const float* gd = gate.data_ptr<float>();
+  const float* ud = up.defined() ? up.data_ptr<float>() : nullptr;
+  float* od = out.data_ptr<float>();
+  parallel_for(n, 65536, [&](int64_t begin, int64_t end) {
+    mlp_activation_row(activation, gd + begin, ud ? ud + begin : nullptr, end - begin, od + begin);
+  });
+  return out;
 }
 
 torch::Tensor swiglu(const torch::Tensor& h_in, int64_t f) {

@@ -10,6 +10,8 @@
 
 #include <tuple>
 
+#include "ops/activation.h"
+
 namespace openba::cpu {
 
 // x W^T + b for x [..., K], W [N, K]: the pool's threads each run one
@@ -41,6 +43,10 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, doub
 // LayerNorm over the last dimension.
 torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& weight,
                          const torch::Tensor& bias, double eps);
+
+// act(gate) * up in one pass (up the same shape as gate), or act(gate)
+// when up is undefined (an ungated MLP). Formulas: ops/activation_math.h.
+torch::Tensor mlp_activation(const torch::Tensor& gate, const torch::Tensor& up, FfnActivation activation);
 
 // h: [..., 2f] = [gate, up] -> silu(gate) * up: [..., f].
 torch::Tensor swiglu(const torch::Tensor& h, int64_t ffn_hidden);

@@ -54,12 +54,10 @@ class CpuInferenceOps : public AtenOps {
   torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) const override {
     return cpu::rms_norm(x, weight, eps);
   }
-  // act(gate) * up with the product written into the activation's own
-  // buffer (one temporary fewer; no autograd here).
+  // act(gate) * up in one pass over the two inputs.
   torch::Tensor mlp_activation(const torch::Tensor& gate, const torch::Tensor& up,
                                FfnActivation activation) const override {
-    auto act = AtenOps::mlp_activation(gate, {}, activation);
-    return up.defined() ? act.mul_(up) : act;
+    return cpu::mlp_activation(gate, up, activation);
   }
   // T5's attention: the projections are the caller's; the kernel adds the
   // position bias to each score block while it is in cache.
@@ -116,6 +114,20 @@ class CpuTrainingOps : public AtenOps {
   }
   torch::Tensor gated_activation(const torch::Tensor& h, int64_t ffn_hidden) const override {
     return cpu::swiglu_autograd(h, ffn_hidden);
+  }
+  torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) const override {
+    return cpu::rms_norm_autograd(x, weight, eps);
+  }
+  torch::Tensor biased_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                 AttentionHeads shape, const torch::Tensor& position_bias, const AttentionMask& mask,
+                                 double scale, double dropout) const override {
+    if (dropout > 0) return AtenOps::biased_attention(q, k, v, shape, position_bias, mask, scale, dropout);
+    return cpu::biased_attention_autograd(q, k, v, shape.heads, shape.kv_channels, position_bias, mask.key_hidden,
+                                          mask.causal, scale);
+  }
+  torch::Tensor mlp_activation(const torch::Tensor& gate, const torch::Tensor& up,
+                               FfnActivation activation) const override {
+    return cpu::mlp_activation_autograd(gate, up, activation);
   }
   torch::Tensor residual_add(const torch::Tensor& residual, torch::Tensor update, double dropout) const override {
     if (dropout > 0) return AtenOps::residual_add(residual, std::move(update), dropout);

@@ -85,8 +85,9 @@ TEST_CASE("cpu kernels: attention equals masked softmax attention, fully masked 
   }
 }
 
-TEST_CASE("cpu kernels: layer_norm, swiglu and add_ match ATen", "[kernels]") {
+TEST_CASE("cpu kernels: layer_norm, rms_norm, the MLP activations, swiglu and add_ match ATen", "[kernels]") {
   PoolThreads pool(3);
+  torch::manual_seed(4);
   torch::NoGradGuard no_grad;
   auto x = torch::randn({4, 7, 33}) * 3 + 1;
   auto w = torch::randn({33});
@@ -95,6 +96,21 @@ TEST_CASE("cpu kernels: layer_norm, swiglu and add_ match ATen", "[kernels]") {
   auto h = torch::randn({4, 7, 2 * 19});
   auto expected = torch::silu(h.narrow(-1, 0, 19)) * h.narrow(-1, 19, 19);
   CHECK(torch::allclose(openba::cpu::swiglu(h, 19), expected, 1e-6, 1e-6));
+  // T5's RMS norm (fp32 mean of squares) and every MLP activation, gated and not.
+  auto rms_expected = w * (x * torch::rsqrt(x.pow(2).mean(-1, true) + 1e-6));
+  CHECK(torch::allclose(openba::cpu::rms_norm(x, w, 1e-6), rms_expected, 1e-5, 1e-5));
+  auto gate = torch::randn({3, 5000}) * 4;  // past tanh's and exp's saturation points too
+  auto up = torch::randn({3, 5000});
+  for (auto [kind, act] : std::vector<std::pair<openba::FfnActivation, torch::Tensor>>{
+           {openba::FfnActivation::kSilu, torch::silu(gate)},
+           {openba::FfnActivation::kRelu, torch::relu(gate)},
+           {openba::FfnActivation::kGelu, torch::gelu(gate)},
+           {openba::FfnActivation::kGeluTanh, torch::gelu(gate, "tanh")}}) {
+    INFO(openba::ffn_activation_name(kind));
+    // A few float ulps (std::erf's float result for gelu: up to 2e-6 of ATen's).
+    CHECK(torch::allclose(openba::cpu::mlp_activation(gate, up, kind), act * up, 1e-5, 1e-5));
+    CHECK(torch::allclose(openba::cpu::mlp_activation(gate, {}, kind), act, 1e-5, 1e-5));
+  }
   auto y = torch::randn({300000});
   auto z = y.clone();
   auto d = torch::randn({300000});
@@ -273,6 +289,58 @@ TEST_CASE("cpu autograd kernels: gradients equal ATen's autograd", "[kernels][au
             scores = scores.masked_fill(mask.dense(t, t), -10000.0);
             return torch::matmul(torch::softmax(scores, -1), vv).transpose(1, 2).reshape({b, t, h * kv});
           });
+    }
+  }
+  SECTION("T5 RMS norm") {
+    compare_gradients<Fn>({torch::randn({5, 9, 33}) * 2 + 1, torch::randn({33})},
+                          [](const Inputs& v) { return openba::cpu::rms_norm_autograd(v[0], v[1], 1e-6); },
+                          [](const Inputs& v) { return v[1] * (v[0] * torch::rsqrt(v[0].pow(2).mean(-1, true) + 1e-6)); });
+  }
+  SECTION("MLP activations, gated and ungated") {
+    using openba::FfnActivation;
+    const std::vector<std::pair<FfnActivation, std::function<torch::Tensor(const torch::Tensor&)>>> kinds{
+        {FfnActivation::kSilu, [](const torch::Tensor& g) { return torch::silu(g); }},
+        {FfnActivation::kRelu, [](const torch::Tensor& g) { return torch::relu(g); }},
+        {FfnActivation::kGelu, [](const torch::Tensor& g) { return torch::gelu(g); }},
+        {FfnActivation::kGeluTanh, [](const torch::Tensor& g) { return torch::gelu(g, "tanh"); }}};
+    for (const auto& [kind, act] : kinds) {
+      INFO(openba::ffn_activation_name(kind));
+      compare_gradients<Fn>({torch::randn({4, 6, 50}) * 3, torch::randn({4, 6, 50})},
+                            [&](const Inputs& v) { return openba::cpu::mlp_activation_autograd(v[0], v[1], kind); },
+                            [&](const Inputs& v) { return act(v[0]) * v[1]; });
+      compare_gradients<Fn>({torch::randn({4, 6, 50}) * 3},
+                            [&](const Inputs& v) { return openba::cpu::mlp_activation_autograd(v[0], {}, kind); },
+                            [&](const Inputs& v) { return act(v[0]); });
+    }
+  }
+  SECTION("T5 attention: a shared or per-example position bias, padding, causal, a fully hidden row") {
+    const int64_t b = 3, tq = 6, tk = 7, h = 2, kv = 5;
+    for (bool causal : {false, true}) {
+      for (int64_t bias_batch : {int64_t{0}, int64_t{1}, b}) {
+        INFO("causal " << causal << ", bias batch " << bias_batch);
+        auto hidden = torch::zeros({b, tk}, torch::kBool);
+        hidden[0].narrow(0, 4, 3).fill_(true);
+        hidden[2].fill_(true);
+        openba::AttentionMask mask;
+        mask.key_hidden = hidden;
+        mask.causal = causal;
+        Inputs leaves{torch::randn({b, tq, h * kv}), torch::randn({b, tk, h * kv}), torch::randn({b, tk, h * kv})};
+        if (bias_batch) leaves.push_back(torch::randn({bias_batch, h, tq, tk}) * 2);
+        const double scale = causal ? 1.0 : 0.7;
+        compare_gradients<Fn>(
+            leaves,
+            [&](const Inputs& v) {
+              return openba::cpu::biased_attention_autograd(v[0], v[1], v[2], h, kv, bias_batch ? v[3] : torch::Tensor(),
+                                                            hidden, causal, scale);
+            },
+            [&](const Inputs& v) {
+              auto heads = [&](const torch::Tensor& x, int64_t t) { return x.view({b, t, h, kv}).transpose(1, 2); };
+              auto scores = torch::matmul(heads(v[0], tq), heads(v[1], tk).transpose(-1, -2)) * scale;
+              if (bias_batch) scores = scores + v[3];
+              scores = scores.masked_fill(mask.dense(tq, tk), -10000.0);
+              return torch::matmul(torch::softmax(scores, -1), heads(v[2], tk)).transpose(1, 2).reshape({b, tq, h * kv});
+            });
+      }
     }
   }
   SECTION("cross-attention with padding") {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "runtime/jsonl_input.h"
 #include "util/error.h"
 
 namespace openba {
@@ -134,36 +135,10 @@ std::vector<std::vector<size_t>> plan_batches(const std::vector<Example>& exampl
 }
 
 Example parse_example_json(const std::string& line, int64_t vocab_size, const std::string& where) {
-  nlohmann::json root;
-  try {
-    root = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(where + ": malformed JSON: " + e.what());
-  }
-  if (!root.is_object()) throw Error(where + ": expected a JSON object with input_ids and labels");
+  const nlohmann::json root = parse_jsonl_object(line, where, "a JSON object with input_ids and labels");
   Example ex;
-  auto read_ids = [&](const char* key, std::vector<int64_t>& out, bool allow_ignore) {
-    auto it = root.find(key);
-    if (it == root.end()) throw Error(where + ": missing \"" + key + "\"");
-    if (!it->is_array()) throw Error(where + ": \"" + key + "\" must be an array of token ids");
-    out.reserve(it->size());
-    for (size_t i = 0; i < it->size(); ++i) {
-      const auto& v = (*it)[i];
-      if (!v.is_number_integer()) {
-        throw Error(where + ": " + key + "[" + std::to_string(i) + "] is not an integer");
-      }
-      const int64_t id = v.get<int64_t>();
-      if (!(allow_ignore && id == -100) && (id < 0 || id >= vocab_size)) {
-        throw Error(where + ": " + key + "[" + std::to_string(i) + "] = " + std::to_string(id) +
-                    " is outside the vocabulary [0, " + std::to_string(vocab_size) + ")" +
-                    (allow_ignore ? " (and is not -100)" : ""));
-      }
-      out.push_back(id);
-    }
-    if (out.empty()) throw Error(where + ": \"" + key + "\" is empty");
-  };
-  read_ids("input_ids", ex.input_ids, false);
-  read_ids("labels", ex.labels, true);
+  ex.input_ids = read_token_ids(required_field(root, "input_ids", where), "input_ids", vocab_size, false, where);
+  ex.labels = read_token_ids(required_field(root, "labels", where), "labels", vocab_size, true, where);
   return ex;
 }
 

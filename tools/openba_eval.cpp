@@ -3,6 +3,13 @@
 // JSON line per example, {"loss": mean NLL over counted tokens, "tokens": n},
 // in input order, then a summary line with the token-weighted mean loss and
 // perplexity. Examples are batched by similar length to limit padding.
+//
+// --task FILE instead scores a multiple-choice task (runtime/task_scoring.h):
+// lines {"context_ids": [...], "choice_ids": [[...], ...], "answer": k}; one
+// JSON line per item {"pred", "pred_mean_token", "scores", "tokens",
+// "correct", "correct_mean_token"} in input order, then a summary with the
+// accuracy by summed and by per-token mean log-likelihood, their standard
+// errors and the chance level.
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +22,7 @@
 #include "runtime/evaluation.h"
 #include "formats/mapped_file.h"
 #include "runtime/model_io.h"
+#include "runtime/task_scoring.h"
 #include "tools/cli_common.h"
 #include "tools/torch_tool.h"
 #include "util/error.h"
@@ -48,17 +56,76 @@ std::string json_loss(const openba::ExampleLoss& loss) {
   return line.dump();
 }
 
+int score_task(std::istream& in, const std::string& path, openba::Seq2SeqModelImpl& model,
+               const torch::Device& device, const openba::AutocastState& autocast_state, size_t batch_size,
+               size_t max_batch_tokens, bool quiet) {
+  std::vector<openba::TaskItem> items;
+  std::string line;
+  size_t line_number = 0, choices = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    items.push_back(openba::parse_task_item_json(line, model.config.vocab_size, path + ":" + std::to_string(line_number)));
+    choices += items.back().choice_ids.size();
+  }
+  if (in.bad()) throw openba::Error(path + ": read error");
+  if (items.empty()) throw openba::Error(path + ": no items");
+  openba::Progress progress("task", choices, "choices", !quiet);
+  std::vector<openba::ItemScore> scores;
+  {
+    openba::AutocastScope autocast(autocast_state);
+    scores = openba::score_task_items(model, items, device, batch_size, max_batch_tokens,
+                                      [&](size_t n) { progress.advance(n); });
+  }
+  progress.finish();
+  std::vector<bool> correct_sum, correct_mean;
+  double chance = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& s = scores[i];
+    correct_sum.push_back(s.pred_sum == items[i].answer);
+    correct_mean.push_back(s.pred_mean == items[i].answer);
+    chance += 1.0 / static_cast<double>(items[i].choice_ids.size());
+    nlohmann::ordered_json out;
+    out["pred"] = s.pred_sum;
+    out["pred_mean_token"] = s.pred_mean;
+    out["scores"] = s.loglik;
+    out["tokens"] = s.tokens;
+    out["correct"] = correct_sum.back();
+    out["correct_mean_token"] = correct_mean.back();
+    std::printf("%s\n", out.dump().c_str());
+  }
+  const auto by_sum = openba::task_accuracy(correct_sum);
+  const auto by_mean = openba::task_accuracy(correct_mean);
+  nlohmann::ordered_json summary;
+  summary["summary"] = true;
+  summary["items"] = items.size();
+  summary["accuracy"] = by_sum.accuracy;
+  summary["accuracy_stderr"] = by_sum.standard_error;
+  summary["accuracy_mean_token"] = by_mean.accuracy;
+  summary["accuracy_mean_token_stderr"] = by_mean.standard_error;
+  summary["chance"] = chance / static_cast<double>(items.size());
+  std::printf("%s\n", summary.dump().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   return openba::run_torch_tool("openba-eval", [&] {
-    CLI::App app{"Held-out loss of an OpenBA checkpoint on JSONL examples."};
+    CLI::App app{"Held-out loss of a checkpoint on JSONL examples, or its accuracy on a multiple-choice task."};
     std::string model_dir, data_path, device_name = "cpu";
     size_t batch_size = 8, max_batch_tokens = 32768, window = 1024;
     int threads = 0;
     bool quiet = false;
     app.add_option("--model", model_dir, "checkpoint directory")->required();
-    app.add_option("--data", data_path, "JSONL: {\"input_ids\": [...], \"labels\": [...]} per line")->required();
+    std::string task_path;
+    // Exactly one input: held-out examples or a task.
+    auto* inputs = app.add_option_group("input", "--data or --task");
+    inputs->add_option("--data", data_path, "JSONL: {\"input_ids\": [...], \"labels\": [...]} per line");
+    inputs->add_option(
+        "--task", task_path,
+        "multiple-choice JSONL: {\"context_ids\": [...], \"choice_ids\": [[...], ...], \"answer\": k} per line");
+    inputs->require_option(1);
     app.add_option("--batch-size", batch_size, "examples per batch (default 8)")->check(CLI::PositiveNumber);
     app.add_option("--max-batch-tokens", max_batch_tokens,
                    "padded encoder+decoder tokens per batch (default 32768)")->check(CLI::PositiveNumber);
@@ -79,12 +146,16 @@ int main(int argc, char** argv) {
       throw openba::Error("--precision bf16 needs --device cuda (bf16 autocast runs on CUDA; CPU computes in fp32)");
     }
     const openba::AutocastState autocast_state = openba::training_autocast(precision == "bf16");
-    std::ifstream in(data_path);
-    if (!in) throw openba::Error(data_path + ": cannot open");
+    const std::string input_path = task_path.empty() ? data_path : task_path;
+    std::ifstream in(input_path);
+    if (!in) throw openba::Error(input_path + ": cannot open");
     const openba::Checkpoint checkpoint = openba::Checkpoint::open(model_dir);
     const openba::ModelConfig& config = checkpoint.config();
     openba::Seq2SeqModel model = openba::load_model(checkpoint, device);
     model->eval();
+    if (!task_path.empty()) {
+      return score_task(in, task_path, *model, device, autocast_state, batch_size, max_batch_tokens, quiet);
+    }
 
     openba::Progress progress("eval", count_lines(data_path), "examples", !quiet);
     double total_nll = 0;

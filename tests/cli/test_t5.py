@@ -321,6 +321,80 @@ class T5Pipeline(T5TestCase):
         self.assertSameLosses(final, self.eval_data(vocab=4100, n=6, seed=12))
 
 
+class T5Task(T5TestCase):
+    """openba-eval --task (ids form): every choice's summed log-likelihood
+    against transformers' own, the predictions, accuracies and standard errors
+    recomputed here, and bad task files named by line."""
+
+    def write_task(self, items, name="task.jsonl"):
+        path = self.path(name)
+        with open(path, "w") as f:
+            for i, item in enumerate(items):
+                f.write(json.dumps(item) + "\n")
+                if i == 2:
+                    f.write("\n")  # blank lines are skipped
+        return path
+
+    def random_items(self, n, vocab, seed):
+        rng = random.Random(seed)
+        items = []
+        for _ in range(n):
+            choices = [[rng.randrange(2, vocab) for _ in range(rng.randint(1, 6))] for _ in range(rng.randint(2, 4))]
+            items.append({"context_ids": [rng.randrange(2, vocab) for _ in range(rng.randint(3, 20))] + [1],
+                          "choice_ids": choices, "answer": rng.randrange(len(choices))})
+        return items
+
+    def test_scores_match_transformers(self):
+        model = self.make("v1_1")
+        items = self.random_items(14, 512, seed=8)
+        task = self.write_task(items)
+        lines = json_lines(run([tool("openba-eval"), "--model", model, "--task", task, "--quiet",
+                                "--batch-size", "3"])[1])
+        ours, summary = lines[:-1], lines[-1]
+        theirs = json_lines(run([sys.executable, REFERENCE, "task", model, task])[1])
+        self.assertEqual(len(ours), len(items))
+        correct, correct_mean = [], []
+        for i, (item, a, b) in enumerate(zip(items, ours, theirs)):
+            self.assertEqual(a["tokens"], [len(c) for c in item["choice_ids"]], f"item {i}")
+            for x, y in zip(a["scores"], b["scores"]):
+                self.assertAlmostEqual(x, y, delta=1e-4 * max(1.0, abs(y)), msg=f"item {i}")
+            ranked = sorted(b["scores"], reverse=True)
+            if ranked[0] - ranked[1] > 1e-3:  # transformers' own choice, where float rounding cannot flip it
+                self.assertEqual(a["pred"], b["scores"].index(ranked[0]), f"item {i}")
+            self.assertEqual(a["pred"], a["scores"].index(max(a["scores"])))
+            means = [x / n for x, n in zip(a["scores"], a["tokens"])]
+            self.assertEqual(a["pred_mean_token"], means.index(max(means)))
+            self.assertEqual(a["correct"], a["pred"] == item["answer"])
+            correct.append(a["correct"])
+            correct_mean.append(a["pred_mean_token"] == item["answer"])
+        n = len(items)
+        for key, hits in (("accuracy", correct), ("accuracy_mean_token", correct_mean)):
+            p = sum(hits) / n
+            self.assertAlmostEqual(summary[key], p, places=12)
+            self.assertAlmostEqual(summary[key + "_stderr"], math.sqrt(p * (1 - p) / (n - 1)), places=12)
+        self.assertTrue(summary["summary"])
+        self.assertEqual(summary["items"], n)
+        self.assertAlmostEqual(summary["chance"], sum(1 / len(i["choice_ids"]) for i in items) / n, places=12)
+
+    def test_bad_task_files(self):
+        model = self.make("v1_0")
+        good = {"context_ids": [5, 6, 1], "choice_ids": [[7], [8, 9]], "answer": 1}
+        cases = [({k: v for k, v in good.items() if k != "answer"}, 'missing "answer"'),
+                 ({**good, "answer": 2}, '"answer" 2 is outside the 2 choices'),
+                 ({**good, "answer": "b"}, '"answer" must be an integer'),
+                 ({**good, "choice_ids": []}, '"choice_ids" must be a non-empty array'),
+                 ({**good, "choice_ids": [[7], []]}, '"choice_ids[1]" is empty'),
+                 ({**good, "context_ids": [5, 100000]}, "context_ids[1] = 100000 is outside the vocabulary")]
+        for bad, message in cases:
+            with self.subTest(message=message):
+                task = self.write_task([good, good, bad], name="bad.jsonl")
+                self.assertFails([tool("openba-eval"), "--model", model, "--task", task, "--quiet"],
+                                 "bad.jsonl:3", message)
+        task = self.write_task([good])
+        self.assertFails([tool("openba-eval"), "--model", model, "--task", task, "--data", task], code=2)
+        self.assertFails([tool("openba-eval"), "--model", model], code=2)
+
+
 class T5BadInputs(T5TestCase):
     def test_umt5_is_refused_with_the_reason(self):
         model = self.make("v1_0")

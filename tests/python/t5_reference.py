@@ -198,6 +198,24 @@ def evaluate(args):
                       "loss": total / tokens if tokens else None}))
 
 
+def task(args):
+    """Multiple-choice scores as transformers computes them: each choice's
+    summed log-likelihood as the labels of the context, one line per item."""
+    model = load(args.checkpoint)
+    with open(args.data) as f, torch.no_grad():
+        for line in f:
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            ids = torch.tensor([item["context_ids"]])
+            scores = []
+            for choice in item["choice_ids"]:
+                labels = torch.tensor([choice])
+                logits = model(input_ids=ids, labels=labels).logits.float()
+                scores.append(-torch.nn.functional.cross_entropy(logits[0], labels[0], reduction="sum").item())
+            print(json.dumps({"scores": scores}))
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="command", required=True)
@@ -228,8 +246,11 @@ def main():
     e = sub.add_parser("eval")
     e.add_argument("checkpoint")
     e.add_argument("data")
+    k = sub.add_parser("task")
+    k.add_argument("checkpoint")
+    k.add_argument("data")
     args = p.parse_args()
-    {"make": make, "tokenizer": tokenizer, "encode": encode, "drop": drop, "prune": prune,
+    {"task": task, "make": make, "tokenizer": tokenizer, "encode": encode, "drop": drop, "prune": prune,
      "eval": evaluate}[args.command](args)
 
 

@@ -1,0 +1,103 @@
+#include "runtime/task_scoring.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "runtime/evaluation.h"
+#include "runtime/jsonl_input.h"
+#include "util/error.h"
+
+namespace openba {
+namespace {
+
+int64_t first_argmax(const std::vector<double>& values) {
+  int64_t best = 0;
+  for (size_t i = 1; i < values.size(); ++i) {
+    if (values[i] > values[static_cast<size_t>(best)]) best = static_cast<int64_t>(i);
+  }
+  return best;
+}
+
+}  // namespace
+
+TaskItem parse_task_item_json(const std::string& line, int64_t vocab_size, const std::string& where) {
+  const nlohmann::json root =
+      parse_jsonl_object(line, where, "a JSON object with context_ids, choice_ids and answer");
+  auto field = [&](const char* key) -> const nlohmann::json& { return required_field(root, key, where); };
+  TaskItem item;
+  item.context_ids = read_token_ids(field("context_ids"), "context_ids", vocab_size, false, where);
+  const auto& choices = field("choice_ids");
+  if (!choices.is_array() || choices.empty()) {
+    throw Error(where + ": \"choice_ids\" must be a non-empty array of token-id arrays");
+  }
+  for (size_t i = 0; i < choices.size(); ++i) {
+    item.choice_ids.push_back(
+        read_token_ids(choices[i], "choice_ids[" + std::to_string(i) + "]", vocab_size, false, where));
+  }
+  const auto& answer = field("answer");
+  if (!answer.is_number_integer()) throw Error(where + ": \"answer\" must be an integer (the correct choice's index)");
+  item.answer = answer.get<int64_t>();
+  if (item.answer < 0 || item.answer >= static_cast<int64_t>(item.choice_ids.size())) {
+    throw Error(where + ": \"answer\" " + std::to_string(item.answer) + " is outside the " +
+                std::to_string(item.choice_ids.size()) + " choices [0, " + std::to_string(item.choice_ids.size()) +
+                ")");
+  }
+  return item;
+}
+
+std::vector<ItemScore> score_task_items(Seq2SeqModelImpl& model, const std::vector<TaskItem>& items,
+                                        const torch::Device& device, size_t max_batch, size_t max_tokens,
+                                        const std::function<void(size_t)>& scored) {
+  // Every (item, choice) pair is one example: the context as the encoder
+  // input, the choice as the labels (all counted).
+  std::vector<Example> examples;
+  std::vector<std::pair<size_t, size_t>> owner;  // (item, choice) per example
+  for (size_t i = 0; i < items.size(); ++i) {
+    for (size_t c = 0; c < items[i].choice_ids.size(); ++c) {
+      examples.push_back({items[i].context_ids, items[i].choice_ids[c]});
+      owner.emplace_back(i, c);
+    }
+  }
+  std::vector<ItemScore> scores(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    scores[i].loglik.assign(items[i].choice_ids.size(), 0.0);
+    scores[i].tokens.assign(items[i].choice_ids.size(), 0);
+  }
+  for (const auto& batch_indices : plan_batches(examples, max_batch, max_tokens)) {
+    std::vector<const Example*> members;
+    for (size_t e : batch_indices) members.push_back(&examples[e]);
+    const auto losses = example_losses(model, collate(members, model.config, device));
+    for (size_t k = 0; k < batch_indices.size(); ++k) {
+      const auto [i, c] = owner[batch_indices[k]];
+      scores[i].loglik[c] = -losses[k].nll_sum;
+      scores[i].tokens[c] = losses[k].tokens;
+    }
+    if (scored) scored(batch_indices.size());
+  }
+  for (auto& s : scores) {
+    s.pred_sum = first_argmax(s.loglik);
+    std::vector<double> mean(s.loglik.size());
+    for (size_t c = 0; c < mean.size(); ++c) mean[c] = s.loglik[c] / static_cast<double>(s.tokens[c]);
+    s.pred_mean = first_argmax(mean);
+  }
+  return scores;
+}
+
+TaskAccuracy task_accuracy(const std::vector<bool>& correct) {
+  TaskAccuracy out;
+  const double n = static_cast<double>(correct.size());
+  if (correct.empty()) return out;
+  double hits = 0;
+  for (bool c : correct) hits += c ? 1.0 : 0.0;
+  out.accuracy = hits / n;
+  if (correct.size() > 1) {
+    // Sample variance of the 0/1 outcomes: n p (1 - p) / (n - 1).
+    const double variance = n * out.accuracy * (1.0 - out.accuracy) / (n - 1.0);
+    out.standard_error = std::sqrt(variance / n);
+  }
+  return out;
+}
+
+}  // namespace openba

@@ -172,12 +172,6 @@ struct ScoreBias {
   }
 };
 
-OPENBA_VECTOR_CLONES
-void add_bias_row(float* row, const float* bias, int64_t n) {
-#pragma omp simd
-  for (int64_t j = 0; j < n; ++j) row[j] += bias[j];
-}
-
 // Forward: probs [B, H, Tq, Tk] (kept for backward) and out (strided).
 // Scores are alpha q k^T + bias, then masked, then softmaxed.
 void attention_forward(const AttentionShape& s, HeadView q, HeadView k, HeadView v, HeadView out, float alpha,
@@ -191,7 +185,7 @@ void attention_forward(const AttentionShape& s, HeadView q, HeadView k, HeadView
       const uint8_t* row_hidden = hidden ? hidden + b * s.tk : nullptr;
       const float* bias_rows = bias.at(s, b, h);
       for (int64_t i = 0; i < s.tq; ++i) {
-        if (bias_rows) add_bias_row(p + i * s.tk, bias_rows + i * s.tk, s.tk);
+        if (bias_rows) add_row(p + i * s.tk, bias_rows + i * s.tk, s.tk);
         mask_row(p + i * s.tk, s.tk, row_hidden, causal, i);
         softmax_row(p + i * s.tk, s.tk);
       }

@@ -45,6 +45,14 @@ static void softmax_row(float* row, int64_t n) {
   for (int64_t j = 0; j < n; ++j) row[j] *= inv;
 }
 
+// out += values over n elements (a bias on a GEMM block, a position bias on
+// a score row).
+OPENBA_VECTOR_CLONES
+static void add_row(float* out, const float* values, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] += values[i];
+}
+
 // 1 / sqrt(mean(x^2) + eps) of one row (T5's RMS norm): the forward and
 // its backward (which recomputes it rather than saving it) share this.
 OPENBA_VECTOR_CLONES

@@ -46,12 +46,6 @@ void rotate_head(const float* x, const float* bias, const float* c, const float*
   for (int64_t i = 0; i < kv; ++i) vo[i] = tmp[2 * kv + i];
 }
 
-OPENBA_VECTOR_CLONES
-void add_row(float* out, const float* values, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) out[i] += values[i];
-}
-
 // out = silu(gate) * up = gate * up / (1 + e^-gate).
 OPENBA_VECTOR_CLONES
 void swiglu_row(const float* gate, const float* up, int64_t n, float* out) {
@@ -214,10 +208,7 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
         const float* bias_rows = pbias ? pbias + bi * pbias_batch_stride + (h * tq + i0) * tk : nullptr;
         for (int64_t i = 0; i < rows; ++i) {
           float* row = s + i * tk;
-          if (bias_rows) {
-            const float* br = bias_rows + i * tk;
-            for (int64_t j = 0; j < tk; ++j) row[j] += br[j];
-          }
+          if (bias_rows) add_row(row, bias_rows + i * tk, tk);
           if (row_hidden) {
             for (int64_t j = 0; j < tk; ++j) {
               if (row_hidden[j]) row[j] = kMaskedScoreFloat;

@@ -56,6 +56,17 @@ StepResult training_step(openba::Seq2SeqModelImpl& model, const openba::Seq2SeqB
   return r;
 }
 
+// The same step without and with checkpointing (every block a checkpoint
+// node in the second, none in the first).
+std::pair<StepResult, StepResult> plain_and_recomputed(openba::Seq2SeqModelImpl& model,
+                                                       const openba::Seq2SeqBatch& batch) {
+  StepResult plain = training_step(model, batch, false);
+  StepResult recomputed = training_step(model, batch, true);
+  CHECK(plain.checkpoint_nodes == 0);
+  CHECK(recomputed.checkpoint_nodes == model.config.encoder_layers + model.config.decoder_layers);
+  return {std::move(plain), std::move(recomputed)};
+}
+
 void check_identical(const StepResult& a, const StepResult& b, openba::Seq2SeqModelImpl& model) {
   const auto names = openba::unique_named_parameters(model);
   REQUIRE(a.values.size() == b.values.size());
@@ -76,10 +87,7 @@ TEST_CASE("activation checkpointing: fused CPU path, bit-identical loss and grad
   openba::initialize_weights(*model, 3, openba::InitScheme::kHf);
   model->train();
   const auto batch = padded_batch(c.vocab_size);
-  const StepResult plain = training_step(*model, batch, false);
-  const StepResult recomputed = training_step(*model, batch, true);
-  CHECK(plain.checkpoint_nodes == 0);
-  CHECK(recomputed.checkpoint_nodes == c.encoder_layers + c.decoder_layers);
+  const auto [plain, recomputed] = plain_and_recomputed(*model, batch);
   check_identical(plain, recomputed, *model);
   // Not trivially equal: the gradients are non-zero.
   CHECK(plain.values.back().abs().sum().item<double>() > 0);
@@ -93,9 +101,7 @@ TEST_CASE("activation checkpointing: dropout masks are replayed in the recomputa
   openba::set_dropout(*model, 0.3);
   model->train();
   const auto batch = padded_batch(c.vocab_size);
-  const StepResult plain = training_step(*model, batch, false);
-  const StepResult recomputed = training_step(*model, batch, true);
-  CHECK(recomputed.checkpoint_nodes == c.encoder_layers + c.decoder_layers);
+  const auto [plain, recomputed] = plain_and_recomputed(*model, batch);
   check_identical(plain, recomputed, *model);
   // Dropout really is on: another seed gives another loss.
   openba::set_activation_checkpointing(*model, false);
@@ -112,9 +118,7 @@ TEST_CASE("activation checkpointing: plain ATen path and evaluation mode", "[che
   const auto batch = padded_batch(c.vocab_size);
   {
     openba::CudaStylePath plain_ops;
-    const StepResult plain = training_step(*model, batch, false);
-    const StepResult recomputed = training_step(*model, batch, true);
-    CHECK(recomputed.checkpoint_nodes == c.encoder_layers + c.decoder_layers);
+    const auto [plain, recomputed] = plain_and_recomputed(*model, batch);
     check_identical(plain, recomputed, *model);
   }
   // Outside training nothing is checkpointed.
@@ -137,10 +141,7 @@ TEST_CASE("activation checkpointing: T5 blocks, the position bias's gradient inc
   openba::set_dropout(*model, 0.2);
   model->train();
   const auto batch = padded_batch(c.vocab_size);
-  const StepResult plain = training_step(*model, batch, false);
-  const StepResult recomputed = training_step(*model, batch, true);
-  CHECK(plain.checkpoint_nodes == 0);
-  CHECK(recomputed.checkpoint_nodes == c.encoder_layers + c.decoder_layers);
+  const auto [plain, recomputed] = plain_and_recomputed(*model, batch);
   // The same loss; gradients equal to rounding (not bit for bit as OpenBA's;
   // see arch/block_checkpoint.h). Dropout masks replayed: otherwise they
   // would differ by far more.

@@ -20,6 +20,59 @@ torch::Tensor shift_right(const torch::Tensor& labels, int64_t decoder_start_tok
   return shifted.masked_fill_(shifted == -100, pad_token_id);
 }
 
+int64_t DecoderCache::batch() const { return layers.empty() ? 0 : layers.front().self_k.size(0); }
+
+void DecoderCache::select_rows(const torch::Tensor& index, bool cross_too) {
+  auto keep = [&](torch::Tensor& t) { t = t.index_select(0, index); };
+  for (LayerKv& kv : layers) {
+    // Only the filled rows: the capacity's tail is copied never.
+    for (torch::Tensor* cache : {&kv.self_k, &kv.self_v}) {
+      auto selected = torch::empty({index.size(0), cache->size(1), cache->size(2)}, cache->options());
+      if (kv.length > 0) selected.narrow(1, 0, kv.length).copy_(cache->narrow(1, 0, kv.length).index_select(0, index));
+      *cache = selected;
+    }
+    if (cross_too) {
+      keep(kv.cross_k);
+      keep(kv.cross_v);
+    }
+  }
+  if (cross_too && memory_mask.key_hidden.defined()) keep(memory_mask.key_hidden);
+}
+
+LayerKv empty_layer_kv(int64_t capacity, torch::Tensor cross_k, torch::Tensor cross_v) {
+  LayerKv kv;
+  const int64_t batch = cross_k.size(0), width = cross_k.size(2);
+  kv.self_k = torch::empty({batch, capacity, width}, cross_k.options());
+  kv.self_v = torch::empty({batch, capacity, width}, cross_v.options());
+  kv.cross_k = std::move(cross_k);
+  kv.cross_v = std::move(cross_v);
+  return kv;
+}
+
+void check_decode_step(const DecoderCache& cache, int64_t t) {
+  if (t < 1) throw Error("decode_step: no positions to decode");
+  if (t > 1 && cache.length > 0) {
+    throw Error("decode_step: " + std::to_string(t) + " positions after " + std::to_string(cache.length) +
+                " cached ones (several positions only as the prefix of an empty cache)");
+  }
+  if (cache.length + t > cache.capacity) {
+    throw Error("decode_step: " + std::to_string(cache.length) + " + " + std::to_string(t) +
+                " positions exceed the cache's capacity " + std::to_string(cache.capacity));
+  }
+}
+
+std::pair<torch::Tensor, torch::Tensor> append_self_kv(LayerKv& kv, const torch::Tensor& k, const torch::Tensor& v) {
+  const int64_t t = k.size(1);
+  if (kv.length + t > kv.self_k.size(1)) {
+    throw Error("decoder cache full: " + std::to_string(kv.length) + " + " + std::to_string(t) + " positions exceed its capacity " +
+                std::to_string(kv.self_k.size(1)));
+  }
+  kv.self_k.narrow(1, kv.length, t).copy_(k);
+  kv.self_v.narrow(1, kv.length, t).copy_(v);
+  kv.length += t;
+  return {kv.self_k.narrow(1, 0, kv.length), kv.self_v.narrow(1, 0, kv.length)};
+}
+
 torch::Tensor Seq2SeqModelImpl::encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
   return encode(select_op_backend(embedding_weight()), input_ids, attention_mask);
 }

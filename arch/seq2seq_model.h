@@ -35,6 +35,46 @@ class BlockProbe {
   virtual void ffn_activation(const torch::Tensor& /*activation*/) {}
 };
 
+// One decoder block's keys and values for incremental decoding
+// (Seq2SeqModelImpl::start_decoding / decode_step).
+struct LayerKv {
+  // [B, capacity, H*kv], preallocated: rows [0, length) hold the positions
+  // decoded so far (OpenBA: k after rotary).
+  torch::Tensor self_k, self_v;
+  // [B, Te, H*kv]: the cross-attention's keys and values of the encoder
+  // output, computed once.
+  torch::Tensor cross_k, cross_v;
+  int64_t length = 0;
+};
+
+// What incremental decoding keeps between steps: every decoder block's
+// keys and values, the encoder mask, and the family's positions for the
+// whole capacity (OpenBA's rotary tables; T5 computes each step's bias rows
+// from its table).
+struct DecoderCache {
+  std::vector<LayerKv> layers;
+  AttentionMask memory_mask;
+  RotaryTables rope;
+  int64_t length = 0;    // decoder positions consumed
+  int64_t capacity = 0;  // the most positions the self caches hold
+  int64_t batch() const;
+  // Keeps rows `index` (int64 [B'], on the cache's device) of every self
+  // cache (only their filled rows are copied), and of the cross caches and
+  // memory mask when cross_too. Beam search reorders within each input's
+  // beams, which share their cross keys and values: cross_too = false.
+  void select_rows(const torch::Tensor& index, bool cross_too = true);
+};
+// A block's cache around its cross keys and values [B, Te, W] (W = H*kv),
+// with empty self caches for `capacity` positions of their dtype and device.
+LayerKv empty_layer_kv(int64_t capacity, torch::Tensor cross_k, torch::Tensor cross_v);
+// Writes the next positions' k and v [B, t, W] into the self caches and
+// advances kv.length; returns the filled rows [B, length, W] of k and v.
+std::pair<torch::Tensor, torch::Tensor> append_self_kv(LayerKv& kv, const torch::Tensor& k, const torch::Tensor& v);
+
+// decode_step's preconditions: 1 <= t, t = 1 unless the cache is empty, and
+// room for t more positions; an Error naming the numbers otherwise.
+void check_decode_step(const DecoderCache& cache, int64_t t);
+
 // What every block of a stack reads besides its input, made once per
 // stack and batch (make_stack_inputs).
 struct StackInputs {
@@ -43,6 +83,9 @@ struct StackInputs {
   torch::Tensor position_bias;  // T5: the stack's relative position bias [1, H, T, T]
   torch::Tensor memory;         // decoder blocks: the encoder output
   AttentionMask memory_mask;
+  // Incremental decoding: the block's cache (set per block by decode_step;
+  // null otherwise). The input then holds positions [kv->length, +t).
+  LayerKv* kv = nullptr;
 };
 
 // One block of either stack, as the out-of-core runner (runtime/blockwise.h)
@@ -90,6 +133,20 @@ struct Seq2SeqModelImpl : torch::nn::Module {
                                const torch::Tensor& encoder_attention_mask) = 0;
   // Logits [B, Td, V] in fp32 from decoder hidden states.
   virtual torch::Tensor project(const OpBackend& ops, const torch::Tensor& decoder_states) = 0;
+  // Incremental decoding. start_decoding computes every decoder block's
+  // cross-attention keys and values of the encoder output once and
+  // allocates self caches for `capacity` positions; decode_step then runs
+  // the decoder on the next positions [B, t] and returns their final
+  // states [B, t, d] (before the output projection), appending their keys
+  // and values. t > 1 only on an empty cache (the decoder prefix); after
+  // that one position per step. The result equals decode() on the whole
+  // sequence at those positions (tests/test_generation.cpp). No padding in
+  // the decoder: every row decodes in lockstep.
+  virtual DecoderCache start_decoding(const OpBackend& ops, const torch::Tensor& encoder_states,
+                                      const torch::Tensor& encoder_attention_mask, int64_t capacity) = 0;
+  virtual torch::Tensor decode_step(const OpBackend& ops, const torch::Tensor& decoder_input_ids,
+                                    DecoderCache& cache) = 0;
+
   // The input embedding [V, d] (its device and dtype pick the backend).
   virtual const torch::Tensor& embedding_weight() const = 0;
 

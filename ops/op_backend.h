@@ -26,6 +26,8 @@
 
 #include <torch/types.h>
 
+#include <tuple>
+
 #include "ops/activation.h"
 #include "ops/attention_inputs.h"
 
@@ -64,6 +66,14 @@ class OpBackend {
                                         const torch::Tensor& q_weight, const torch::Tensor& q_bias,
                                         const torch::Tensor& kv_weight, const torch::Tensor& kv_bias,
                                         AttentionHeads shape, const AttentionMask& mask, double dropout) const = 0;
+  // The fused projection of self_attention without the attention, for
+  // incremental decoding: q, k, v [B, T, H*kv] of x [B, T, d], q and k
+  // rotated by rope (tables whose row 0 is x's first position). No scaling.
+  virtual std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> rotary_qkv(const torch::Tensor& x,
+                                                                             const torch::Tensor& qkv_weight,
+                                                                             const torch::Tensor& qkv_bias,
+                                                                             AttentionHeads shape,
+                                                                             const RotaryTables& rope) const = 0;
   // silu(gate) * up for h = [gate, up] along the last dimension.
   virtual torch::Tensor gated_activation(const torch::Tensor& h, int64_t ffn_hidden) const = 0;
 

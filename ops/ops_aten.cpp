@@ -51,15 +51,33 @@ torch::Tensor AtenMathOps::attend(const torch::Tensor& q, const torch::Tensor& k
   return torch::matmul(probs, v);
 }
 
+// q, k, v [B, T, H, kv] of the fused projection (rows interleaved per
+// head), q and k rotated.
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> AtenOps::rotary_heads(const torch::Tensor& x,
+                                                                              const torch::Tensor& qkv_weight,
+                                                                              const torch::Tensor& qkv_bias,
+                                                                              AttentionHeads shape,
+                                                                              const RotaryTables& rope) const {
+  const int64_t b = x.size(0), t = x.size(1);
+  auto per_head = linear(x, qkv_weight, qkv_bias).view({b, t, shape.heads, 3, shape.kv_channels});
+  return {apply_rotary(per_head.select(3, 0), rope), apply_rotary(per_head.select(3, 1), rope), per_head.select(3, 2)};
+}
+
 torch::Tensor AtenOps::self_attention(const torch::Tensor& x, const torch::Tensor& qkv_weight,
                                       const torch::Tensor& qkv_bias, AttentionHeads shape, const RotaryTables& rope,
                                       const AttentionMask& mask, double dropout) const {
-  const int64_t b = x.size(0), t = x.size(1);
-  auto per_head = linear(x, qkv_weight, qkv_bias).view({b, t, shape.heads, 3, shape.kv_channels});
-  auto q = apply_rotary(per_head.select(3, 0), rope).transpose(1, 2);
-  auto k = apply_rotary(per_head.select(3, 1), rope).transpose(1, 2);
-  auto v = per_head.select(3, 2).transpose(1, 2);
-  return merge_heads(attend(q, k, v, mask, dropout));
+  auto [q, k, v] = rotary_heads(x, qkv_weight, qkv_bias, shape, rope);
+  return merge_heads(attend(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask, dropout));
+}
+
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> AtenOps::rotary_qkv(const torch::Tensor& x,
+                                                                            const torch::Tensor& qkv_weight,
+                                                                            const torch::Tensor& qkv_bias,
+                                                                            AttentionHeads shape,
+                                                                            const RotaryTables& rope) const {
+  auto [q, k, v] = rotary_heads(x, qkv_weight, qkv_bias, shape, rope);
+  auto flat = [&](const torch::Tensor& h) { return h.reshape({x.size(0), x.size(1), shape.heads * shape.kv_channels}); };
+  return {flat(q), flat(k), flat(v)};
 }
 
 torch::Tensor AtenOps::cross_attention(const torch::Tensor& x, const torch::Tensor& memory,

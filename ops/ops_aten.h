@@ -20,6 +20,11 @@ class AtenOps : public OpBackend {
                                 const torch::Tensor& q_bias, const torch::Tensor& kv_weight,
                                 const torch::Tensor& kv_bias, AttentionHeads shape, const AttentionMask& mask,
                                 double dropout) const override;
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> rotary_qkv(const torch::Tensor& x,
+                                                                     const torch::Tensor& qkv_weight,
+                                                                     const torch::Tensor& qkv_bias,
+                                                                     AttentionHeads shape,
+                                                                     const RotaryTables& rope) const override;
   torch::Tensor gated_activation(const torch::Tensor& h, int64_t ffn_hidden) const override;
   torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) const override;
   torch::Tensor biased_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
@@ -34,6 +39,11 @@ class AtenOps : public OpBackend {
                                 double temperature) const override;
 
  protected:
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> rotary_heads(const torch::Tensor& x,
+                                                                       const torch::Tensor& qkv_weight,
+                                                                       const torch::Tensor& qkv_bias,
+                                                                       AttentionHeads shape,
+                                                                       const RotaryTables& rope) const;
   // softmax(q k^T / sqrt(kv) + hidden) v for q [B, H, Tq, kv], k and v
   // [B, H, Tk, kv]; returns [B, H, Tq, kv].
   virtual torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,

@@ -34,6 +34,20 @@ class CpuInferenceOps : public AtenOps {
         cpu::split_qkv_rotary(mixed, qkv_bias, shape.heads, shape.kv_channels, rope.cos, rope.sin, scale);
     return cpu::attention(q, k, v, mask.key_hidden, mask.causal, 1.0);
   }
+  // The split kernel with the bias and rotary in one pass; its [B, H, T, kv]
+  // is a view of [B, T, H*kv] when T = 1 (a decoding step).
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> rotary_qkv(const torch::Tensor& x,
+                                                                     const torch::Tensor& qkv_weight,
+                                                                     const torch::Tensor& qkv_bias,
+                                                                     AttentionHeads shape,
+                                                                     const RotaryTables& rope) const override {
+    auto mixed = cpu::linear(x, qkv_weight, {});
+    auto [q, k, v] = cpu::split_qkv_rotary(mixed, qkv_bias, shape.heads, shape.kv_channels, rope.cos, rope.sin, 1.0f);
+    auto flat = [&](const torch::Tensor& h) {
+      return h.transpose(1, 2).reshape({x.size(0), x.size(1), shape.heads * shape.kv_channels});
+    };
+    return {flat(q), flat(k), flat(v)};
+  }
   torch::Tensor cross_attention(const torch::Tensor& x, const torch::Tensor& memory, const torch::Tensor& q_weight,
                                 const torch::Tensor& q_bias, const torch::Tensor& kv_weight,
                                 const torch::Tensor& kv_bias, AttentionHeads shape, const AttentionMask& mask,

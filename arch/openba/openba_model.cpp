@@ -27,6 +27,8 @@ torch::Tensor linear(const OpBackend& ops, const torch::nn::Linear& l, const tor
   return ops.linear(x, l->weight, l->bias);
 }
 
+double attention_scale(int64_t kv_channels) { return 1.0 / std::sqrt(static_cast<double>(kv_channels)); }
+
 }  // namespace
 
 // --- attention ---------------------------------------------------------------
@@ -38,9 +40,20 @@ SelfAttentionImpl::SelfAttentionImpl(const ModelConfig& c)
 }
 
 torch::Tensor SelfAttentionImpl::forward(const OpBackend& ops, const torch::Tensor& x, const AttentionMask& mask,
-                                         const RotaryTables& rope, BlockProbe* probe) {
-  auto context = ops.self_attention(x, qkv->weight, qkv->bias, {heads, kv_channels}, rope, mask,
-                                    is_training() ? dropout : 0.0);
+                                         const RotaryTables& rope, BlockProbe* probe, LayerKv* kv) {
+  torch::Tensor context;
+  if (kv) {
+    // Decoding: the new positions attend over every cached one, causally
+    // among themselves (only a prefix on an empty cache has several).
+    auto [q, k, v] = ops.rotary_qkv(x, qkv->weight, qkv->bias, {heads, kv_channels}, rope);
+    auto [keys, values] = append_self_kv(*kv, k, v);
+    AttentionMask causal;
+    causal.causal = x.size(1) > 1;
+    context = ops.biased_attention(q, keys, values, {heads, kv_channels}, {}, causal, attention_scale(kv_channels), 0.0);
+  } else {
+    context = ops.self_attention(x, qkv->weight, qkv->bias, {heads, kv_channels}, rope, mask,
+                                 is_training() ? dropout : 0.0);
+  }
   if (probe) probe->attention_context(false, context);
   return linear(ops, o, context);
 }
@@ -53,11 +66,25 @@ CrossAttentionImpl::CrossAttentionImpl(const ModelConfig& c)
 }
 
 torch::Tensor CrossAttentionImpl::forward(const OpBackend& ops, const torch::Tensor& x, const torch::Tensor& memory,
-                                          const AttentionMask& mask, BlockProbe* probe) {
-  auto context = ops.cross_attention(x, memory, q->weight, q->bias, kv->weight, kv->bias, {heads, kv_channels}, mask,
-                                     is_training() ? dropout : 0.0);
+                                          const AttentionMask& mask, BlockProbe* probe, const LayerKv* cache) {
+  torch::Tensor context;
+  if (cache) {
+    // The same softmax as cross_attention's wherever a query sees a key
+    // (hidden keys' exp is 0 under -10000 and the lowest float alike).
+    context = ops.biased_attention(linear(ops, q, x), cache->cross_k, cache->cross_v, {heads, kv_channels}, {}, mask,
+                                   attention_scale(kv_channels), 0.0);
+  } else {
+    context = ops.cross_attention(x, memory, q->weight, q->bias, kv->weight, kv->bias, {heads, kv_channels}, mask,
+                                  is_training() ? dropout : 0.0);
+  }
   if (probe) probe->attention_context(true, context);
   return linear(ops, o, context);
+}
+
+std::pair<torch::Tensor, torch::Tensor> CrossAttentionImpl::memory_kv(const OpBackend& ops, const torch::Tensor& memory) {
+  const int64_t b = memory.size(0), s = memory.size(1);
+  auto mixed = linear(ops, kv, memory).view({b, s, heads, 2, kv_channels});
+  return {mixed.select(3, 0).reshape({b, s, heads * kv_channels}), mixed.select(3, 1).reshape({b, s, heads * kv_channels})};
 }
 
 // --- MLP and blocks -------------------------------------------------------------
@@ -87,15 +114,15 @@ BlockImpl::BlockImpl(const ModelConfig& c, bool decoder)
 
 torch::Tensor BlockImpl::forward(const OpBackend& ops, const torch::Tensor& x, const AttentionMask& self_mask,
                                  const RotaryTables& rope, const torch::Tensor& memory,
-                                 const AttentionMask& memory_mask, BlockProbe* probe) {
+                                 const AttentionMask& memory_mask, BlockProbe* probe, LayerKv* kv) {
   const double p = is_training() ? dropout : 0.0;
   auto normed = norm(ops, input_layernorm, x);
   if (probe) probe->norm_output(normed);
-  auto h = ops.residual_add(x, self_attn->forward(ops, normed, self_mask, rope, probe), p);
+  auto h = ops.residual_add(x, self_attn->forward(ops, normed, self_mask, rope, probe, kv), p);
   normed = norm(ops, post_attn_layernorm, h);
   if (probe) probe->norm_output(normed);
   if (is_decoder) {
-    h = ops.residual_add(h, inter_attn->forward(ops, normed, memory, memory_mask, probe), p);
+    h = ops.residual_add(h, inter_attn->forward(ops, normed, memory, memory_mask, probe, kv), p);
     normed = norm(ops, post_inter_attn_layernorm, h);
     if (probe) probe->norm_output(normed);
   }
@@ -104,7 +131,7 @@ torch::Tensor BlockImpl::forward(const OpBackend& ops, const torch::Tensor& x, c
 
 torch::Tensor BlockImpl::forward(const OpBackend& ops, const torch::Tensor& x, const StackInputs& in,
                                  BlockProbe* probe) {
-  return forward(ops, x, in.self_mask, in.rope, in.memory, in.memory_mask, probe);
+  return forward(ops, x, in.self_mask, in.rope, in.memory, in.memory_mask, probe, in.kv);
 }
 
 bool BlockImpl::applies_dropout() const {
@@ -183,6 +210,35 @@ torch::Tensor OpenBAModelImpl::decode(const OpBackend& ops, const torch::Tensor&
 }
 
 
+
+DecoderCache OpenBAModelImpl::start_decoding(const OpBackend& ops, const torch::Tensor& encoder_states,
+                                             const torch::Tensor& encoder_attention_mask, int64_t capacity) {
+  DecoderCache cache;
+  cache.capacity = capacity;
+  cache.memory_mask = key_padding_mask(encoder_attention_mask);
+  cache.rope = make_rotary_tables(capacity, config.kv_channels, config.rope_base, encoder_states.device());
+  for (int64_t i = 0; i < decoder->size(); ++i) {
+    auto [k, v] = decoder->layer(i)->inter_attn->memory_kv(ops, encoder_states);
+    cache.layers.push_back(empty_layer_kv(capacity, std::move(k), std::move(v)));
+  }
+  return cache;
+}
+
+torch::Tensor OpenBAModelImpl::decode_step(const OpBackend& ops, const torch::Tensor& decoder_input_ids,
+                                           DecoderCache& cache) {
+  const int64_t t = decoder_input_ids.size(1);
+  check_decode_step(cache, t);
+  auto x = shared_embedding(decoder_input_ids);
+  StackInputs in;
+  in.memory_mask = cache.memory_mask;
+  in.rope = {cache.rope.cos.narrow(0, cache.length, t), cache.rope.sin.narrow(0, cache.length, t)};
+  for (int64_t i = 0; i < decoder->size(); ++i) {
+    in.kv = &cache.layers[static_cast<size_t>(i)];
+    x = decoder->layer(i)->forward(ops, x, in);
+  }
+  cache.length += t;
+  return norm(ops, decoder->final_layernorm, x);
+}
 
 torch::Tensor OpenBAModelImpl::project(const OpBackend& ops, const torch::Tensor& decoder_states) {
   return project_to_vocabulary(ops, config, decoder_states, lm_head->weight, lm_head->bias);

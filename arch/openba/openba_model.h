@@ -35,9 +35,11 @@ namespace openba {
 
 struct SelfAttentionImpl : torch::nn::Module {
   SelfAttentionImpl(const ModelConfig& config);
-  // x: [B, T, d].
+  // x: [B, T, d]. With kv (incremental decoding) x holds positions
+  // [kv->length, +T), rope their tables, and their keys and values are
+  // appended to kv's self caches; the mask is then unused (no padding).
   torch::Tensor forward(const OpBackend& ops, const torch::Tensor& x, const AttentionMask& mask,
-                        const RotaryTables& rope, BlockProbe* probe = nullptr);
+                        const RotaryTables& rope, BlockProbe* probe = nullptr, LayerKv* kv = nullptr);
   int64_t heads, kv_channels;
   double dropout;
   torch::nn::Linear qkv{nullptr}, o{nullptr};
@@ -47,8 +49,11 @@ TORCH_MODULE(SelfAttention);
 struct CrossAttentionImpl : torch::nn::Module {
   CrossAttentionImpl(const ModelConfig& config);
   // x: [B, Td, d]; memory: [B, Te, d]; mask over the memory positions.
+  // With kv the memory's keys and values are kv's cross caches (memory unused).
   torch::Tensor forward(const OpBackend& ops, const torch::Tensor& x, const torch::Tensor& memory,
-                        const AttentionMask& mask, BlockProbe* probe = nullptr);
+                        const AttentionMask& mask, BlockProbe* probe = nullptr, const LayerKv* kv = nullptr);
+  // The memory's keys and values [B, Te, H*kv] each (once per generation).
+  std::pair<torch::Tensor, torch::Tensor> memory_kv(const OpBackend& ops, const torch::Tensor& memory);
   int64_t heads, kv_channels;
   double dropout;
   torch::nn::Linear q{nullptr}, kv{nullptr}, o{nullptr};
@@ -72,7 +77,7 @@ struct BlockImpl : Seq2SeqBlockImpl {
   // memory/memory_mask only for decoder blocks. Never modifies x.
   torch::Tensor forward(const OpBackend& ops, const torch::Tensor& x, const AttentionMask& self_mask,
                         const RotaryTables& rope, const torch::Tensor& memory, const AttentionMask& memory_mask,
-                        BlockProbe* probe = nullptr);
+                        BlockProbe* probe = nullptr, LayerKv* kv = nullptr);
   // The same on select_op_backend(x).
   torch::Tensor forward(const torch::Tensor& x, const AttentionMask& self_mask, const RotaryTables& rope,
                         const torch::Tensor& memory = {}, const AttentionMask& memory_mask = {});
@@ -116,6 +121,9 @@ struct OpenBAModelImpl : Seq2SeqModelImpl {
                        const torch::Tensor& decoder_attention_mask, const torch::Tensor& encoder_states,
                        const torch::Tensor& encoder_attention_mask) override;
   torch::Tensor project(const OpBackend& ops, const torch::Tensor& decoder_states) override;
+  DecoderCache start_decoding(const OpBackend& ops, const torch::Tensor& encoder_states,
+                              const torch::Tensor& encoder_attention_mask, int64_t capacity) override;
+  torch::Tensor decode_step(const OpBackend& ops, const torch::Tensor& decoder_input_ids, DecoderCache& cache) override;
   const torch::Tensor& embedding_weight() const override { return shared_embedding->weight; }
 
   // Makes lm_head.weight a separate copy of the embedding (a checkpoint that

@@ -31,9 +31,10 @@ torch::Tensor to_dtype_of(const torch::Tensor& x, const torch::Tensor& weight) {
 }  // namespace
 
 torch::Tensor t5_relative_position_buckets(int64_t tq, int64_t tk, bool bidirectional, int64_t num_buckets,
-                                           int64_t max_distance, const torch::Device& device) {
+                                           int64_t max_distance, const torch::Device& device,
+                                           int64_t query_offset) {
   const auto i64 = torch::TensorOptions().dtype(torch::kLong).device(device);
-  auto context = torch::arange(tq, i64).unsqueeze(1);
+  auto context = torch::arange(query_offset, query_offset + tq, i64).unsqueeze(1);
   auto memory = torch::arange(tk, i64).unsqueeze(0);
   auto relative = memory - context;  // key - query
   auto buckets = torch::zeros_like(relative);
@@ -57,9 +58,9 @@ torch::Tensor t5_relative_position_buckets(int64_t tq, int64_t tk, bool bidirect
 }
 
 torch::Tensor t5_position_bias(const torch::Tensor& table, int64_t tq, int64_t tk, bool bidirectional,
-                               const ModelConfig& c) {
+                               const ModelConfig& c, int64_t query_offset) {
   auto buckets = t5_relative_position_buckets(tq, tk, bidirectional, c.relative_attention_num_buckets,
-                                              c.relative_attention_max_distance, table.device());
+                                              c.relative_attention_max_distance, table.device(), query_offset);
   auto values = table.index_select(0, buckets.reshape({-1})).view({tq, tk, table.size(1)});
   // Contiguous once per stack: every block's attention reads it row by row.
   return values.permute({2, 0, 1}).unsqueeze(0).contiguous();
@@ -85,12 +86,30 @@ T5AttentionImpl::T5AttentionImpl(const ModelConfig& c, bool has_relative_bias)
 
 torch::Tensor T5AttentionImpl::forward(const OpBackend& ops, const torch::Tensor& x, const torch::Tensor& kv_source,
                                        const torch::Tensor& position_bias, const AttentionMask& mask, bool cross,
-                                       BlockProbe* probe) {
-  auto context = ops.biased_attention(linear(ops, q, x), linear(ops, k, kv_source), linear(ops, v, kv_source),
-                                      {heads, kv_channels}, position_bias, mask, /*scale=*/1.0,
-                                      is_training() ? dropout : 0.0);
+                                       BlockProbe* probe, LayerKv* kv) {
+  torch::Tensor context;
+  if (kv && cross) {
+    context = ops.biased_attention(linear(ops, q, x), kv->cross_k, kv->cross_v, {heads, kv_channels}, {}, mask,
+                                   /*scale=*/1.0, 0.0);
+  } else if (kv) {
+    // Decoding: the new positions attend over every cached one, causally
+    // among themselves (only a prefix on an empty cache has several).
+    auto [keys, values] = append_self_kv(*kv, linear(ops, k, x), linear(ops, v, x));
+    AttentionMask causal;
+    causal.causal = x.size(1) > 1;
+    context = ops.biased_attention(linear(ops, q, x), keys, values, {heads, kv_channels}, position_bias, causal,
+                                   /*scale=*/1.0, 0.0);
+  } else {
+    context = ops.biased_attention(linear(ops, q, x), linear(ops, k, kv_source), linear(ops, v, kv_source),
+                                   {heads, kv_channels}, position_bias, mask, /*scale=*/1.0,
+                                   is_training() ? dropout : 0.0);
+  }
   if (probe) probe->attention_context(cross, context);
   return linear(ops, o, context);
+}
+
+std::pair<torch::Tensor, torch::Tensor> T5AttentionImpl::memory_kv(const OpBackend& ops, const torch::Tensor& memory) {
+  return {linear(ops, k, memory), linear(ops, v, memory)};
 }
 
 T5AttentionLayerImpl::T5AttentionLayerImpl(const ModelConfig& c, bool cross, bool has_relative_bias) {
@@ -147,12 +166,13 @@ torch::Tensor T5BlockImpl::forward(const OpBackend& ops, const torch::Tensor& x,
   auto normed = rms(ops, self_attention->layer_norm, x);
   if (probe) probe->norm_output(normed);
   auto h = ops.residual_add(
-      x, self_attention->attention->forward(ops, normed, normed, in.position_bias, in.self_mask, false, probe), p);
+      x, self_attention->attention->forward(ops, normed, normed, in.position_bias, in.self_mask, false, probe, in.kv),
+      p);
   if (is_decoder) {
     normed = rms(ops, cross_attention->layer_norm, h);
     if (probe) probe->norm_output(normed);
     h = ops.residual_add(
-        h, cross_attention->attention->forward(ops, normed, in.memory, {}, in.memory_mask, true, probe), p);
+        h, cross_attention->attention->forward(ops, normed, in.memory, {}, in.memory_mask, true, probe, in.kv), p);
   }
   normed = rms(ops, feed_forward->layer_norm, h);
   if (probe) probe->norm_output(normed);
@@ -211,6 +231,37 @@ torch::Tensor T5ModelImpl::decode(const OpBackend& ops, const torch::Tensor& dec
   for (int64_t i = 0; i < decoder->size(); ++i) x = run_block(ops, *decoder->layer(i), x, in);
   x = rms(ops, decoder->final_layer_norm, x);
   return p > 0 ? torch::dropout(x, p, true) : x;
+}
+
+DecoderCache T5ModelImpl::start_decoding(const OpBackend& ops, const torch::Tensor& encoder_states,
+                                         const torch::Tensor& encoder_attention_mask, int64_t capacity) {
+  DecoderCache cache;
+  cache.capacity = capacity;
+  cache.memory_mask = key_padding_mask(encoder_attention_mask);
+  for (int64_t i = 0; i < decoder->size(); ++i) {
+    auto [k, v] = decoder->layer(i)->cross_attention->attention->memory_kv(ops, encoder_states);
+    cache.layers.push_back(empty_layer_kv(capacity, std::move(k), std::move(v)));
+  }
+  return cache;
+}
+
+torch::Tensor T5ModelImpl::decode_step(const OpBackend& ops, const torch::Tensor& decoder_input_ids,
+                                       DecoderCache& cache) {
+  const int64_t t = decoder_input_ids.size(1);
+  check_decode_step(cache, t);
+  auto x = shared(decoder_input_ids);
+  StackInputs in;
+  in.memory_mask = cache.memory_mask;
+  // The rows of the decoder's bias for the new queries, over every key so far.
+  const auto& table = decoder->layer(0)->self_attention->attention->relative_attention_bias->weight;
+  in.position_bias = t5_position_bias(table, t, cache.length + t, /*bidirectional=*/false, config, cache.length)
+                         .to(x.scalar_type());
+  for (int64_t i = 0; i < decoder->size(); ++i) {
+    in.kv = &cache.layers[static_cast<size_t>(i)];
+    x = decoder->layer(i)->forward(ops, x, in);
+  }
+  cache.length += t;
+  return rms(ops, decoder->final_layer_norm, x);
 }
 
 torch::Tensor T5ModelImpl::project(const OpBackend& ops, const torch::Tensor& decoder_states) {

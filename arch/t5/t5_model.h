@@ -27,12 +27,15 @@
 namespace openba {
 
 // transformers' _relative_position_bucket for every (query, key) pair of a
-// [tq, tk] grid: int64 buckets in [0, num_buckets).
+// [tq, tk] grid, queries at positions [query_offset, +tq) and keys at [0,
+// tk): int64 buckets in [0, num_buckets).
 torch::Tensor t5_relative_position_buckets(int64_t tq, int64_t tk, bool bidirectional, int64_t num_buckets,
-                                           int64_t max_distance, const torch::Device& device);
-// The additive bias [1, H, tq, tk] from a table [num_buckets, H].
+                                           int64_t max_distance, const torch::Device& device,
+                                           int64_t query_offset = 0);
+// The additive bias [1, H, tq, tk] from a table [num_buckets, H] (queries
+// from query_offset: a decoding step's rows of the full bias).
 torch::Tensor t5_position_bias(const torch::Tensor& table, int64_t tq, int64_t tk, bool bidirectional,
-                               const ModelConfig& config);
+                               const ModelConfig& config, int64_t query_offset = 0);
 
 struct T5LayerNormImpl : torch::nn::Module {
   T5LayerNormImpl(int64_t d, double eps);
@@ -43,9 +46,15 @@ TORCH_MODULE(T5LayerNorm);
 
 struct T5AttentionImpl : torch::nn::Module {
   T5AttentionImpl(const ModelConfig& config, bool has_relative_bias);
-  // Context projected by o; bias may be undefined (cross-attention).
+  // Context projected by o; bias may be undefined (cross-attention). With
+  // kv (incremental decoding): self-attention appends x's keys and values
+  // to kv's self caches and attends over them (mask unused: no padding);
+  // cross-attention reads kv's cross caches (kv_source unused).
   torch::Tensor forward(const OpBackend& ops, const torch::Tensor& x, const torch::Tensor& kv_source,
-                        const torch::Tensor& position_bias, const AttentionMask& mask, bool cross, BlockProbe* probe);
+                        const torch::Tensor& position_bias, const AttentionMask& mask, bool cross, BlockProbe* probe,
+                        LayerKv* kv = nullptr);
+  // The keys and values [B, Te, H*kv] of the memory (once per generation).
+  std::pair<torch::Tensor, torch::Tensor> memory_kv(const OpBackend& ops, const torch::Tensor& memory);
   int64_t heads, kv_channels;
   double dropout;
   torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};
@@ -116,6 +125,9 @@ struct T5ModelImpl : Seq2SeqModelImpl {
                        const torch::Tensor& decoder_attention_mask, const torch::Tensor& encoder_states,
                        const torch::Tensor& encoder_attention_mask) override;
   torch::Tensor project(const OpBackend& ops, const torch::Tensor& decoder_states) override;
+  DecoderCache start_decoding(const OpBackend& ops, const torch::Tensor& encoder_states,
+                              const torch::Tensor& encoder_attention_mask, int64_t capacity) override;
+  torch::Tensor decode_step(const OpBackend& ops, const torch::Tensor& decoder_input_ids, DecoderCache& cache) override;
   const torch::Tensor& embedding_weight() const override { return shared->weight; }
 
   bool lm_head_tied() const override { return !lm_head; }

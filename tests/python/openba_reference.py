@@ -8,6 +8,9 @@ with its own safetensors parser or torch.load for .bin files.
 Usage: openba_reference.py CHECKPOINT_DIR DATA.jsonl  -> the same JSON lines
 as openba-eval (one per example, then a summary), computed example by
 example without padding.
+       openba_reference.py CHECKPOINT_DIR INPUTS.jsonl --generate N [--decoder-prefix 0,ID]
+  -> greedy generation, input by input, each step the whole forward again:
+{"output_ids": [...]} per input (after the prefix, up to and including </s>).
 """
 import json
 import math
@@ -154,10 +157,33 @@ class Reference:
         return F.linear(y, self.w("lm_head.weight"), self.b("lm_head.bias")).float()[0]
 
 
+def generate(model, data, new_tokens, prefix):
+    eos = model.cfg.get("eos_token_id", 1)
+    with torch.no_grad():
+        for line in open(data):
+            if not line.strip():
+                continue
+            ids = json.loads(line)["input_ids"]
+            out = []
+            for _ in range(new_tokens):
+                # labels whose shift is prefix + out (the last label is not read)
+                logits = model.logits(ids, prefix[1:] + out + [0])
+                out.append(int(logits[-1].argmax()))
+                if out[-1] == eos:
+                    break
+            print(json.dumps({"output_ids": out}))
+
+
 def main():
     ckpt, data = sys.argv[1], sys.argv[2]
     torch.set_num_threads(os.cpu_count() or 1)
     model = Reference(ckpt)
+    if "--generate" in sys.argv:
+        prefix = [model.cfg.get("decoder_start_token_id", 0)]
+        if "--decoder-prefix" in sys.argv:
+            prefix = [int(x) for x in sys.argv[sys.argv.index("--decoder-prefix") + 1].split(",")]
+        generate(model, data, int(sys.argv[sys.argv.index("--generate") + 1]), prefix)
+        return
     total_nll, total_tokens, examples = 0.0, 0, 0
     with torch.no_grad():
         for line in open(data):

@@ -21,6 +21,10 @@
       Loads CHECKPOINT_DIR with T5ForConditionalGeneration.from_pretrained and
       prints, per example (one at a time, no padding), the mean NLL of its
       counted labels and their count as openba-eval does, then a summary line.
+  t5_reference.py generate CHECKPOINT_DIR INPUTS.jsonl [--max-new-tokens N] [--beams K] [--length-penalty P]
+      transformers' generate, one input at a time: greedy, or beam search
+      with K beams; prints {"output_ids": [...]} per input (the ids after the
+      decoder start, up to and including </s>).
 
 Variants (small, CPU-fast shapes of the real families):
   v1_0   T5 v1.0: relu MLP, tied embedding (decoder output scaled by d_model^-0.5)
@@ -76,6 +80,8 @@ def make(args):
                 p.uniform_(0.5, 1.5)
             elif "relative_attention_bias" in name:
                 p.normal_(0, 1.0)
+        if args.eos_scale != 1.0:  # </s> likelier: generations that end
+            model.get_output_embeddings().weight[config.eos_token_id] *= args.eos_scale
     if args.dtype != "fp32":
         model = model.to({"bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype])
     kwargs = {"safe_serialization": args.format == "safetensors"}
@@ -216,6 +222,27 @@ def task(args):
             print(json.dumps({"scores": scores}))
 
 
+def generate(args):
+    from transformers import DynamicCache, EncoderDecoderCache
+    model = load(args.checkpoint)
+    eos = model.config.eos_token_id
+    with open(args.data) as f, torch.no_grad():
+        for line in f:
+            if not line.strip():
+                continue
+            ids = torch.tensor([json.loads(line)["input_ids"]])
+            # Caches that grow per layer: the one generate builds from the config
+            # has num_layers (the encoder's) layers, too few for a deeper decoder.
+            cache = None if args.no_cache else EncoderDecoderCache(DynamicCache(), DynamicCache())
+            out = model.generate(past_key_values=cache, input_ids=ids, max_new_tokens=args.max_new_tokens, num_beams=args.beams,
+                                 min_new_tokens=args.min_new_tokens,
+                                 do_sample=False, length_penalty=args.length_penalty,
+                                 use_cache=not args.no_cache)[0].tolist()[1:]
+            if eos in out:
+                out = out[:out.index(eos) + 1]
+            print(json.dumps({"output_ids": out}))
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="command", required=True)
@@ -228,6 +255,7 @@ def main():
     m.add_argument("--vocab-size", type=int, help="embedding rows (default: the variant's)")
     m.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32", help="storage dtype")
     m.add_argument("--tokenizer", help="a tokenizer directory saved into the checkpoint too")
+    m.add_argument("--eos-scale", type=float, default=1.0, help="scales the output row of </s>")
     t = sub.add_parser("tokenizer")
     t.add_argument("spiece")
     t.add_argument("out")
@@ -249,8 +277,16 @@ def main():
     k = sub.add_parser("task")
     k.add_argument("checkpoint")
     k.add_argument("data")
+    g = sub.add_parser("generate")
+    g.add_argument("checkpoint")
+    g.add_argument("data")
+    g.add_argument("--max-new-tokens", type=int, default=20)
+    g.add_argument("--beams", type=int, default=1)
+    g.add_argument("--length-penalty", type=float, default=1.0)
+    g.add_argument("--min-new-tokens", type=int, default=0)
+    g.add_argument("--no-cache", action="store_true")
     args = p.parse_args()
-    {"task": task, "make": make, "tokenizer": tokenizer, "encode": encode, "drop": drop, "prune": prune,
+    {"generate": generate, "task": task, "make": make, "tokenizer": tokenizer, "encode": encode, "drop": drop, "prune": prune,
      "eval": evaluate}[args.command](args)
 
 

@@ -17,27 +17,27 @@ namespace openba::activation_math {
 
 // tanh(u) = 1 - 2 / (1 + e^(2u)): exact limits +-1 where e^(2u) saturates or
 // underflows; the absolute error near 0 (~1e-7) is what gelu_new adds to 1.
-inline float tanh_approx(float u) { return 1.0f - 2.0f / (1.0f + fast_exp(2.0f * u)); }
+OPENBA_ALWAYS_INLINE float tanh_approx(float u) { return 1.0f - 2.0f / (1.0f + fast_exp(2.0f * u)); }
 
-inline float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+OPENBA_ALWAYS_INLINE float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
 
-inline float silu(float x) { return x * sigmoid(x); }
-inline float silu_grad(float x) {
+OPENBA_ALWAYS_INLINE float silu(float x) { return x * sigmoid(x); }
+OPENBA_ALWAYS_INLINE float silu_grad(float x) {
   const float s = sigmoid(x);
   return s * (1.0f + x * (1.0f - s));
 }
 
-inline float relu(float x) { return x > 0.0f ? x : 0.0f; }
-inline float relu_grad(float x) { return x > 0.0f ? 1.0f : 0.0f; }
+OPENBA_ALWAYS_INLINE float relu(float x) { return x > 0.0f ? x : 0.0f; }
+OPENBA_ALWAYS_INLINE float relu_grad(float x) { return x > 0.0f ? 1.0f : 0.0f; }
 
 // gelu_new / gelu(approximate="tanh"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 constexpr float kSqrt2OverPi = 0.7978845608028654f;
 constexpr float kGeluCubic = 0.044715f;
-inline float gelu_tanh(float x) {
+OPENBA_ALWAYS_INLINE float gelu_tanh(float x) {
   const float t = tanh_approx(kSqrt2OverPi * (x + kGeluCubic * x * x * x));
   return 0.5f * x * (1.0f + t);
 }
-inline float gelu_tanh_grad(float x) {
+OPENBA_ALWAYS_INLINE float gelu_tanh_grad(float x) {
   const float t = tanh_approx(kSqrt2OverPi * (x + kGeluCubic * x * x * x));
   return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCubic * x * x);
 }
@@ -45,8 +45,8 @@ inline float gelu_tanh_grad(float x) {
 // gelu (erf): 0.5 x (1 + erf(x / sqrt 2)).
 constexpr float kInvSqrt2 = 0.7071067811865476f;
 constexpr float kInvSqrt2Pi = 0.3989422804014327f;
-inline float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2)); }
-inline float gelu_erf_grad(float x) {
+OPENBA_ALWAYS_INLINE float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2)); }
+OPENBA_ALWAYS_INLINE float gelu_erf_grad(float x) {
   return 0.5f * (1.0f + std::erf(x * kInvSqrt2)) + x * kInvSqrt2Pi * fast_exp(-0.5f * x * x);
 }
 

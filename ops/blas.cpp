@@ -13,6 +13,8 @@ namespace {
 using Sgemm = void (*)(const char* transa, const char* transb, const int* m, const int* n,
                        const int* k, const float* alpha, const float* a, const int* lda,
                        const float* b, const int* ldb, const float* beta, float* c, const int* ldc);
+using Sgemv = void (*)(const char* trans, const int* m, const int* n, const float* alpha, const float* a,
+                       const int* lda, const float* x, const int* incx, const float* beta, float* y, const int* incy);
 using SetThreads = void (*)(int);  // mkl_set_num_threads_local's result (the previous count) is not used
 using GetThreads = int (*)();
 using GetName = char* (*)();
@@ -20,6 +22,7 @@ using GetName = char* (*)();
 struct Library {
   const char* name = "none";
   Sgemm sgemm = nullptr;
+  Sgemv sgemv = nullptr;
   SetThreads set_threads = nullptr;
   GetThreads get_threads = nullptr;
   GetName kernel_name = nullptr;  // openblas_get_corename: the kernels it dispatched to
@@ -32,6 +35,7 @@ Library open_openblas() {
   void* handle = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
   if (!handle) return lib;
   lib.sgemm = reinterpret_cast<Sgemm>(dlsym(handle, "sgemm_"));
+  lib.sgemv = reinterpret_cast<Sgemv>(dlsym(handle, "sgemv_"));
   lib.set_threads = reinterpret_cast<SetThreads>(dlsym(handle, "openblas_set_num_threads"));
   lib.get_threads = reinterpret_cast<GetThreads>(dlsym(handle, "openblas_get_num_threads"));
   lib.kernel_name = reinterpret_cast<GetName>(dlsym(handle, "openblas_get_corename"));
@@ -43,6 +47,7 @@ Library process_blas() {
   Library lib;
   lib.sgemm = reinterpret_cast<Sgemm>(dlsym(RTLD_DEFAULT, "sgemm_"));
   if (!lib.sgemm) return lib;
+  lib.sgemv = reinterpret_cast<Sgemv>(dlsym(RTLD_DEFAULT, "sgemv_"));
   lib.name = "torch";
   if ((lib.set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))) {
     lib.get_threads = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
@@ -105,6 +110,18 @@ void sgemm_row_major(bool trans_a, bool trans_b, int m, int n, int k, float alph
   const char ta = trans_a ? 'T' : 'N';
   const char tb = trans_b ? 'T' : 'N';
   fn(&tb, &ta, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc);
+}
+
+void sgemv_row_major(int n, int k, const float* a, int lda, const float* x, float* y) {
+  if (Sgemv fn = library().sgemv) {
+    // Row-major A [n, k] is column-major [k, n]: y = (A_cm)^T x.
+    const char t = 'T';
+    const int one = 1;
+    const float alpha = 1.0f, beta = 0.0f;
+    fn(&t, &k, &n, &alpha, a, &lda, x, &one, &beta, y, &one);
+    return;
+  }
+  sgemm_row_major(false, true, 1, n, k, 1.0f, x, k, a, lda, 0.0f, y, n);
 }
 
 }  // namespace openba

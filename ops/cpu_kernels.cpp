@@ -9,6 +9,7 @@
 #include "ops/blas.h"
 #include "ops/cpu_kernel_support.h"
 #include "ops/fast_math.h"
+#include "ops/small_gemm.h"
 #include "util/error.h"
 
 namespace openba::cpu {
@@ -51,6 +52,34 @@ OPENBA_VECTOR_CLONES
 void swiglu_row(const float* gate, const float* up, int64_t n, float* out) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] * up[i] / (1.0f + fast_exp(-gate[i]));
+}
+
+// One query's scores against tk keys (rows `key_stride` apart) and the
+// probability-weighted sum of the values: the attention of a decoding step.
+// Loops, not sgemm_: its per-call cost exceeded this arithmetic (the 2 x B x H
+// calls per attention took 17% of a batch-32 T5 decoding step, perf).
+OPENBA_VECTOR_CLONES
+void query_key_scores(const float* q, const float* keys, int64_t key_stride, int64_t tk, int64_t kv, float alpha,
+                      float* scores) {
+  for (int64_t j = 0; j < tk; ++j) {
+    const float* key = keys + j * key_stride;
+    float dot = 0;
+#pragma omp simd reduction(+ : dot)
+    for (int64_t c = 0; c < kv; ++c) dot += q[c] * key[c];
+    scores[j] = alpha * dot;
+  }
+}
+
+OPENBA_VECTOR_CLONES
+void weighted_value_sum(const float* probs, const float* values, int64_t value_stride, int64_t tk, int64_t kv,
+                        float* out) {
+  for (int64_t c = 0; c < kv; ++c) out[c] = 0;
+  for (int64_t j = 0; j < tk; ++j) {
+    const float p = probs[j];
+    const float* value = values + j * value_stride;
+#pragma omp simd
+    for (int64_t c = 0; c < kv; ++c) out[c] += p * value[c];
+  }
 }
 
 // act(gate) * up (up null: act(gate)) over n elements.
@@ -108,7 +137,16 @@ torch::Tensor linear(const torch::Tensor& x_in, const torch::Tensor& weight_in, 
   // Rows split once there are 128 per thread (columns below: few rows).
   const bool split_rows = m >= WorkerPool::instance().threads() * 128;
   for_each_gemm_part(m, n, split_rows, [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-    sgemm_row_major(false, true, r1 - r0, c1 - c0, k, 1.0f, xd + r0 * k, k, wd + c0 * k, k, 0.0f, od + r0 * n + c0, n);
+    if (r1 - r0 == 1) {
+      // One row (a batch-1 decoding step): a matrix-vector product.
+      sgemv_row_major(c1 - c0, k, wd + c0 * k, k, xd + r0 * k, od + r0 * n + c0);
+    } else if (r1 - r0 <= kSmallGemmMaxRows && small_gemm_available()) {
+      // A few rows (a batched decoding step): the weights read in place, unpacked.
+      small_gemm_nt(r1 - r0, c1 - c0, k, xd + r0 * k, k, wd + c0 * k, k, od + r0 * n + c0, n);
+    } else {
+      sgemm_row_major(false, true, r1 - r0, c1 - c0, k, 1.0f, xd + r0 * k, k, wd + c0 * k, k, 0.0f, od + r0 * n + c0,
+                      n);
+    }
     if (bd) {
       for (int64_t r = r0; r < r1; ++r) add_row(od + r * n + c0, bd + c0, c1 - c0);
     }
@@ -197,7 +235,9 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
         const int64_t rows = std::min(block, tq - i0);
         const float* qp = qd + bi * q.stride(0) + h * q.stride(1) + i0 * q.stride(2);
         float* op = od + (bi * tq + i0) * heads * kv + h * kv;
-        if (direct) {
+        if (rows == 1) {
+          query_key_scores(qp, kp, k.stride(2), tk, kv, alpha, s);
+        } else if (direct) {
           sgemm_row_major(false, true, rows, tk, kv, alpha, qp, q.stride(2), kp, k.stride(2), 0.0f, s, tk);
         } else {
           auto s_rows = scores.narrow(0, 0, rows);
@@ -219,7 +259,9 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
           }
           softmax_row(row, tk);  // scores become probabilities in place
         }
-        if (direct) {
+        if (rows == 1) {
+          weighted_value_sum(s, vp, v.stride(2), tk, kv, op);
+        } else if (direct) {
           sgemm_row_major(false, false, rows, kv, tk, 1.0f, s, tk, vp, v.stride(2), 0.0f, op, heads * kv);
         } else {
           auto dst = out[bi].narrow(0, i0, rows).narrow(1, h * kv, kv);

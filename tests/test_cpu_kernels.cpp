@@ -6,6 +6,7 @@
 #include "ops/cpu_allocator.h"
 #include "ops/cpu_kernels.h"
 #include "ops/cpu_runtime.h"
+#include "ops/small_gemm.h"
 #include "arch/openba/init.h"
 #include "arch/openba/openba_model.h"
 #include "tests/model_test_util.h"
@@ -170,12 +171,36 @@ TEST_CASE("cpu allocator: large blocks are reused, the cache is bounded", "[kern
 TEST_CASE("cpu kernels: linear splits rows or columns and adds the bias", "[kernels]") {
   PoolThreads pool(3);
   torch::NoGradGuard no_grad;
-  for (int64_t rows : {5, 1000}) {  // few rows: column blocks; many: row blocks
-    auto x = torch::randn({2, rows, 24});
+  // One row (a batch-1 decoding step: sgemv_ per column block); few rows:
+  // column blocks; many: row blocks.
+  for (const auto& [batch, rows] : {std::pair<int64_t, int64_t>{1, 1}, {2, 5}, {2, 1000}}) {
+    auto x = torch::randn({batch, rows, 24});
     auto w = torch::randn({37, 24});
     auto b = torch::randn({37});
     CHECK(torch::allclose(openba::cpu::linear(x, w, b), torch::nn::functional::linear(x, w, b), 1e-5, 1e-5));
     CHECK(torch::allclose(openba::cpu::linear(x, w, {}), torch::matmul(x, w.t()), 1e-5, 1e-5));
+  }
+}
+
+TEST_CASE("cpu kernels: the few-rows GEMM of decoding steps against ATen", "[kernels]") {
+  if (!openba::cpu::small_gemm_available()) return;  // no AVX-512: linear keeps sgemm_
+  torch::manual_seed(4);
+  // Row tails of the 6-row blocks, column tails of the 4-column blocks, k
+  // tails of the 16-lane vectors, and strided operands.
+  for (int64_t m : {1, 2, 5, 6, 7, 13, 32}) {
+    for (int64_t n : {1, 3, 4, 9}) {
+      for (int64_t k : {1, 15, 16, 17, 40}) {
+        INFO("m " << m << " n " << n << " k " << k);
+        auto x = torch::randn({m, k + 3});
+        auto w = torch::randn({n, k + 5});
+        auto y = torch::full({m, n + 2}, 7.0f);
+        openba::cpu::small_gemm_nt(m, n, k, x.data_ptr<float>(), k + 3, w.data_ptr<float>(), k + 5, y.data_ptr<float>(),
+                                   n + 2);
+        auto expected = torch::matmul(x.narrow(1, 0, k), w.narrow(1, 0, k).t());
+        CHECK(torch::allclose(y.narrow(1, 0, n), expected, 1e-4, 1e-5));
+        CHECK((y.narrow(1, n, 2) == 7.0f).all().item<bool>());  // nothing written past n
+      }
+    }
   }
 }
 

@@ -1,11 +1,30 @@
 #include "util/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace openba {
 namespace {
 thread_local bool inside_job = false;
+
+// How long a waiting thread polls before it blocks.
+constexpr auto kSpin = std::chrono::microseconds(50);
+
+// Polls `done` for up to kSpin; true when it became true.
+template <class Done>
+bool spin_until(Done&& done) {
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  while (!done()) {
+    for (int i = 0; i < 16; ++i) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+    }
+    if (std::chrono::steady_clock::now() >= until) return done();
+  }
+  return true;
 }
+}  // namespace
 
 WorkerPool& WorkerPool::instance() {
   static WorkerPool pool;
@@ -36,6 +55,9 @@ void WorkerPool::worker_loop() {
   uint64_t seen = 0;
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
+    lock.unlock();
+    spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
+    lock.lock();
     wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
     if (stopping_) return;
     seen = generation_;
@@ -94,6 +116,7 @@ void WorkerPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   }
   wake_.notify_all();
   run_chunks();
+  spin_until([&] { return pending_chunks_.load(std::memory_order_acquire) == 0; });
   std::exception_ptr error;
   {
     std::unique_lock<std::mutex> lock(mutex_);

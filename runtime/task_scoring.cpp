@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "runtime/evaluation.h"
@@ -98,6 +99,43 @@ TaskAccuracy task_accuracy(const std::vector<bool>& correct) {
     out.standard_error = std::sqrt(variance / n);
   }
   return out;
+}
+
+std::vector<TaskItem> read_task_file(const std::string& path, int64_t vocab_size) {
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": cannot open");
+  std::vector<TaskItem> items;
+  std::string line;
+  size_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    items.push_back(parse_task_item_json(line, vocab_size, path + ":" + std::to_string(line_number)));
+  }
+  if (in.bad()) throw Error(path + ": read error");
+  if (items.empty()) throw Error(path + ": no items");
+  return items;
+}
+
+nlohmann::ordered_json task_summary(const std::vector<TaskItem>& items, const std::vector<ItemScore>& scores) {
+  std::vector<bool> correct_sum, correct_mean;
+  double chance = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    correct_sum.push_back(scores[i].pred_sum == items[i].answer);
+    correct_mean.push_back(scores[i].pred_mean == items[i].answer);
+    chance += 1.0 / static_cast<double>(items[i].choice_ids.size());
+  }
+  const auto by_sum = task_accuracy(correct_sum);
+  const auto by_mean = task_accuracy(correct_mean);
+  nlohmann::ordered_json summary;
+  summary["summary"] = true;
+  summary["items"] = items.size();
+  summary["accuracy"] = by_sum.accuracy;
+  summary["accuracy_stderr"] = by_sum.standard_error;
+  summary["accuracy_mean_token"] = by_mean.accuracy;
+  summary["accuracy_mean_token_stderr"] = by_mean.standard_error;
+  summary["chance"] = items.empty() ? 0.0 : chance / static_cast<double>(items.size());
+  return summary;
 }
 
 }  // namespace openba

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "arch/seq2seq_model.h"
 
 namespace openba {
@@ -45,5 +47,14 @@ struct TaskAccuracy {
   double standard_error = 0;  // sample standard deviation / sqrt(n), as lm-eval's mean_stderr (0 when n = 1)
 };
 TaskAccuracy task_accuracy(const std::vector<bool>& correct);
+
+// Every item of a task file (blank lines skipped); errors name path:line,
+// and an unreadable or itemless file.
+std::vector<TaskItem> read_task_file(const std::string& path, int64_t vocab_size);
+
+// The summary line of openba-eval --task: {"summary": true, "items",
+// "accuracy", "accuracy_stderr", "accuracy_mean_token",
+// "accuracy_mean_token_stderr", "chance"} (chance: the mean of 1/choices).
+nlohmann::ordered_json task_summary(const std::vector<TaskItem>& items, const std::vector<ItemScore>& scores);
 
 }  // namespace openba

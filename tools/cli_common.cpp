@@ -1,6 +1,7 @@
 #include "tools/cli_common.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 
@@ -63,6 +64,29 @@ uint64_t parse_byte_size(const std::string& text, const std::string& flag) {
   const double bytes = value * scale;
   if (!(bytes >= 1)) throw Error(flag + ": size must be at least 1 byte");
   return static_cast<uint64_t>(bytes);
+}
+
+std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag, int64_t min) {
+  std::vector<int64_t> values;
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    const size_t end = std::min(text.find(',', begin), text.size());
+    const std::string item = text.substr(begin, end - begin);
+    size_t used = 0;
+    long long value = 0;
+    try {
+      value = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size()) {
+      throw Error(flag + ": '" + item + "' is not an integer (expected comma-separated integers)");
+    }
+    if (value < min) throw Error(flag + ": " + item + " is below " + std::to_string(min));
+    values.push_back(value);
+    begin = end + 1;
+  }
+  return values;
 }
 
 }  // namespace openba

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -23,5 +24,9 @@ void parse_command_line(CLI::App& app, int argc, char** argv);
 
 // "5GB", "500MB", "2GiB", "1048576" -> bytes; Error naming the flag otherwise.
 uint64_t parse_byte_size(const std::string& text, const std::string& flag);
+
+// "0,32099" -> {0, 32099}: comma-separated integers, each at least `min`;
+// Error naming the flag and the item otherwise.
+std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag, int64_t min);
 
 }  // namespace openba

@@ -56,20 +56,11 @@ std::string json_loss(const openba::ExampleLoss& loss) {
   return line.dump();
 }
 
-int score_task(std::istream& in, const std::string& path, openba::Seq2SeqModelImpl& model,
-               const torch::Device& device, const openba::AutocastState& autocast_state, size_t batch_size,
-               size_t max_batch_tokens, bool quiet) {
-  std::vector<openba::TaskItem> items;
-  std::string line;
-  size_t line_number = 0, choices = 0;
-  while (std::getline(in, line)) {
-    ++line_number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    items.push_back(openba::parse_task_item_json(line, model.config.vocab_size, path + ":" + std::to_string(line_number)));
-    choices += items.back().choice_ids.size();
-  }
-  if (in.bad()) throw openba::Error(path + ": read error");
-  if (items.empty()) throw openba::Error(path + ": no items");
+int score_task(const std::string& path, openba::Seq2SeqModelImpl& model, const torch::Device& device,
+               const openba::AutocastState& autocast_state, size_t batch_size, size_t max_batch_tokens, bool quiet) {
+  const auto items = openba::read_task_file(path, model.config.vocab_size);
+  size_t choices = 0;
+  for (const auto& item : items) choices += item.choice_ids.size();
   openba::Progress progress("task", choices, "choices", !quiet);
   std::vector<openba::ItemScore> scores;
   {
@@ -78,33 +69,18 @@ int score_task(std::istream& in, const std::string& path, openba::Seq2SeqModelIm
                                       [&](size_t n) { progress.advance(n); });
   }
   progress.finish();
-  std::vector<bool> correct_sum, correct_mean;
-  double chance = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     const auto& s = scores[i];
-    correct_sum.push_back(s.pred_sum == items[i].answer);
-    correct_mean.push_back(s.pred_mean == items[i].answer);
-    chance += 1.0 / static_cast<double>(items[i].choice_ids.size());
     nlohmann::ordered_json out;
     out["pred"] = s.pred_sum;
     out["pred_mean_token"] = s.pred_mean;
     out["scores"] = s.loglik;
     out["tokens"] = s.tokens;
-    out["correct"] = correct_sum.back();
-    out["correct_mean_token"] = correct_mean.back();
+    out["correct"] = s.pred_sum == items[i].answer;
+    out["correct_mean_token"] = s.pred_mean == items[i].answer;
     std::printf("%s\n", out.dump().c_str());
   }
-  const auto by_sum = openba::task_accuracy(correct_sum);
-  const auto by_mean = openba::task_accuracy(correct_mean);
-  nlohmann::ordered_json summary;
-  summary["summary"] = true;
-  summary["items"] = items.size();
-  summary["accuracy"] = by_sum.accuracy;
-  summary["accuracy_stderr"] = by_sum.standard_error;
-  summary["accuracy_mean_token"] = by_mean.accuracy;
-  summary["accuracy_mean_token_stderr"] = by_mean.standard_error;
-  summary["chance"] = chance / static_cast<double>(items.size());
-  std::printf("%s\n", summary.dump().c_str());
+  std::printf("%s\n", openba::task_summary(items, scores).dump().c_str());
   return 0;
 }
 
@@ -154,7 +130,7 @@ int main(int argc, char** argv) {
     openba::Seq2SeqModel model = openba::load_model(checkpoint, device);
     model->eval();
     if (!task_path.empty()) {
-      return score_task(in, task_path, *model, device, autocast_state, batch_size, max_batch_tokens, quiet);
+      return score_task(task_path, *model, device, autocast_state, batch_size, max_batch_tokens, quiet);
     }
 
     openba::Progress progress("eval", count_lines(data_path), "examples", !quiet);

@@ -25,28 +25,6 @@
 
 namespace {
 
-std::vector<int64_t> parse_id_list(const std::string& text, const std::string& flag) {
-  std::vector<int64_t> ids;
-  size_t begin = 0;
-  while (begin <= text.size()) {
-    const size_t end = std::min(text.find(',', begin), text.size());
-    const std::string item = text.substr(begin, end - begin);
-    size_t used = 0;
-    long long value = 0;
-    try {
-      value = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size()) {
-      throw openba::Error(flag + ": '" + item + "' is not an integer id (expected comma-separated ids, e.g. 0,32099)");
-    }
-    ids.push_back(value);
-    begin = end + 1;
-  }
-  return ids;
-}
-
 std::vector<std::vector<int64_t>> read_inputs(const std::string& path, int64_t vocab_size) {
   std::ifstream in(path);
   if (!in) throw openba::Error(path + ": cannot open");
@@ -118,7 +96,7 @@ int main(int argc, char** argv) {
                        : early_stopping == "never" ? openba::BeamEarlyStopping::kNever
                                                    : openba::BeamEarlyStopping::kHeuristic;
     o.use_cache = !no_cache;
-    if (!decoder_prefix.empty()) o.decoder_prefix = parse_id_list(decoder_prefix, "--decoder-prefix");
+    if (!decoder_prefix.empty()) o.decoder_prefix = openba::parse_int_list(decoder_prefix, "--decoder-prefix", 0);
     openba::check_generation_options(o);
     const torch::Device device(device_name);
     if (precision == "bf16" && !device.is_cuda()) {

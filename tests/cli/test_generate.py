@@ -122,6 +122,35 @@ class GenerateOpenBA(GenerateTestCase):
             self.assertAlmostEqual(a["score"], b["score"], delta=1e-5 * max(1.0, abs(b["score"])))
 
 
+class BenchModel(GenerateTestCase):
+    """openba-bench-model: its JSON fields and their arithmetic; bad flags."""
+
+    def test_fields(self):
+        model = self.init_tiny()
+        rc, out, err = run([tool("openba-bench-model"), "--model", model, "--batches", "1,3", "--new-tokens", "5",
+                            "--input-length", "7", "--encoder-batch", "2", "--repeats", "1"])
+        r = json.loads(out)
+        self.assertEqual(r["family"], "openba")
+        self.assertEqual(r["input_length"], 7)
+        self.assertGreater(r["encoder_tokens_per_s"], 0)
+        self.assertEqual([d["batch"] for d in r["decode"]], [1, 3])
+        for d in r["decode"]:
+            self.assertEqual(d["new_tokens"], 5)
+            self.assertAlmostEqual(d["tokens_per_s"], d["batch"] * 5 / d["seconds"], places=6)
+            self.assertAlmostEqual(d["ms_per_step"], 1000 * d["seconds"] / 5, places=6)
+        self.assertGreater(r["peak_memory_bytes"], 1 << 20)
+        self.assertEqual(r["peak_memory_kind"], "process peak RSS")
+        self.assertIn("decode batch 3", err)
+
+    def test_bad_flags(self):
+        model = self.init_tiny()
+        base = [tool("openba-bench-model"), "--model", model, "--quiet"]
+        self.assertFails(base + ["--batches", "1,x"], "--batches", "'x' is not an integer")
+        self.assertFails(base + ["--batches", "0"], "--batches", "below 1")
+        self.assertFails(base + ["--new-tokens", "0"], "new_tokens")
+        self.assertFails(base + ["--precision", "bf16"], "--precision bf16 needs --device cuda")
+
+
 class GenerateBadInputs(GenerateTestCase):
     def test_bad_inputs(self):
         model = self.init_tiny()
@@ -143,7 +172,7 @@ class GenerateBadInputs(GenerateTestCase):
         self.assertFails(base + ["--strategy", "sample", "--temperature", "-1"], "--temperature")
         self.assertFails(base + ["--strategy", "beam", "--beams", "0"], "--beams")
         self.assertFails(base + ["--max-new-tokens", "0"], "--max-new-tokens")
-        self.assertFails(base + ["--decoder-prefix", "0,x"], "--decoder-prefix", "'x'")
+        self.assertFails(base + ["--decoder-prefix", "0,x"], "--decoder-prefix", "'x' is not an integer")
         self.assertFails(base + ["--decoder-prefix", "0,99999"], "decoder prefix id 99999")
         self.assertFails(base + ["--strategy", "nucleus"], "--strategy", code=2)
         empty = self.path("empty.jsonl")

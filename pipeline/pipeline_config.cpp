@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <set>
 
 #include "compress/compress_options.h"
@@ -10,6 +11,7 @@
 #include "util/sha256.h"
 
 namespace openba {
+namespace fs = std::filesystem;
 namespace {
 
 
@@ -240,7 +242,62 @@ nlohmann::ordered_json compress_spec(const PipelineStep& s) {
   return j;
 }
 
+PipelineMeasure read_measure(const ConfigNode& node) {
+  PipelineMeasure m;
+  if (node.has("speed")) {
+    const ConfigNode speed = node.child("speed");
+    m.speed = true;
+    SpeedOptions& o = m.speed_options;
+    if (speed.has("batches")) {
+      o.batches.clear();
+      for (double b : speed.get_doubles("batches", {})) {
+        if (b != static_cast<double>(static_cast<int64_t>(b))) {
+          throw Error(speed.where("batches") + ": batch sizes must be integers");
+        }
+        o.batches.push_back(static_cast<int64_t>(b));
+      }
+    }
+    o.new_tokens = speed.get_int("new_tokens", o.new_tokens);
+    o.input_length = speed.get_int("input_length", o.input_length);
+    o.encoder_batch = speed.get_int("encoder_batch", o.encoder_batch);
+    o.repeats = static_cast<int>(speed.get_int("repeats", o.repeats));
+    try {
+      check_speed_options(o);
+    } catch (const Error& e) {
+      throw Error(speed.where() + ": measure." + e.what());
+    }
+  }
+  if (node.has("tasks")) {
+    const YAML::Node tasks = node.take("tasks");
+    if (!tasks.IsSequence() || tasks.size() == 0) {
+      throw Error(node.where("tasks") + ": measure.tasks must be a list of task files");
+    }
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      const std::string file = tasks[i].IsScalar() ? tasks[i].as<std::string>() : "";
+      if (file.empty()) throw Error(node.where("tasks") + ": measure.tasks[" + std::to_string(i) + "] is not a file name");
+      if (!fs::is_regular_file(file)) throw Error(node.where("tasks") + ": task file " + file + " not found");
+      if (std::find(m.tasks.begin(), m.tasks.end(), file) != m.tasks.end()) {
+        throw Error(node.where("tasks") + ": task file " + file + " is listed twice");
+      }
+      m.tasks.push_back(file);
+    }
+  }
+  m.device = node.get_string("device", m.device);
+  if (!m.enabled()) throw Error(node.where() + ": measure: names neither speed nor tasks");
+  return m;
+}
+
 }  // namespace
+
+nlohmann::ordered_json PipelineMeasure::spec() const {
+  nlohmann::ordered_json j;
+  j["speed"] = speed ? speed_options_json(speed_options) : nlohmann::ordered_json();
+  auto files = nlohmann::ordered_json::array();
+  for (const auto& t : tasks) files.push_back({{"file", t}, {"sha256", sha256_hex(read_text_file(t))}});
+  j["tasks"] = files;
+  j["device"] = device;
+  return j;
+}
 
 PipelineConfig load_pipeline(const std::string& path) {
   PipelineConfig p;
@@ -378,6 +435,7 @@ PipelineConfig load_pipeline(const std::string& path) {
     const ConfigNode baselines = root.child("baselines");
     if (baselines.has("scratch")) p.scratch = read_scratch(baselines.child("scratch"), path, pretrain_defaults);
   }
+  if (root.has("measure")) p.measure = read_measure(root.child("measure"));
   root.finish();
   return p;
 }

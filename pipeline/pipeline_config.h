@@ -20,6 +20,11 @@
 //     - kind: layer | neuron | vocab | pretrain | eval
 //       name: NAME                   # optional; the directory is NN-NAME (default NN-kind)
 //       ...                          # the kind's options
+//   measure:                         # optional: measured of the input model and every step's output
+//     speed: {batches: [1, 8], new_tokens: 32, input_length: 64, encoder_batch: 8, repeats: 1}
+//                                    # openba-bench-model's measurement (runtime/model_speed.h); {} = its defaults
+//     tasks: [TASK.jsonl, ...]       # multiple-choice tasks, ids form in the input model's ids (openba-eval --task)
+//     device: cpu                    # where the models are loaded (whole) and measured
 //   baselines:                       # optional: what the compression is compared with
 //     scratch:                       # the last recovered shape from random init (scratch_baseline.h)
 //       lr: [1.0e-3, 2.0e-3]         # learning rates swept (min_lr = lr / 10); the best is reported
@@ -57,6 +62,7 @@
 #include <nlohmann/json.hpp>
 
 #include "compress/compress.h"
+#include "runtime/model_speed.h"
 #include "report/step_kind.h"
 #include "util/config_node.h"
 
@@ -113,6 +119,18 @@ struct PipelineStep {
   nlohmann::ordered_json spec;
 };
 
+// `measure:` (pipeline/measure.h).
+struct PipelineMeasure {
+  bool speed = false;
+  SpeedOptions speed_options;
+  std::vector<std::string> tasks;
+  std::string device = "cpu";
+  bool enabled() const { return speed || !tasks.empty(); }
+  // What a recorded measurement was made with: one whose options differ
+  // (or a run that had none) is measured again, without redoing any step.
+  nlohmann::ordered_json spec() const;
+};
+
 struct PipelineConfig {
   std::string file, sha256;  // the pipeline file and the SHA-256 of its text
   std::string name, description;
@@ -121,6 +139,7 @@ struct PipelineConfig {
   CompressOptions compress_defaults;  // data options and defaults.compress (batch limits of held-out evaluation)
   std::vector<PipelineStep> steps;
   ScratchBaseline scratch;
+  PipelineMeasure measure;
 };
 
 // Parses and checks the file (kinds, keys, types, step names); shapes and

@@ -10,6 +10,7 @@
 
 #include "compress/report.h"
 #include "runtime/checkpoint.h"
+#include "pipeline/measure.h"
 #include "pipeline/pipeline_config.h"
 #include "pipeline/pipeline_plan.h"
 #include "pipeline/pipeline_steps.h"
@@ -147,6 +148,33 @@ int run_pipeline(const PipelineRun& run) {
   const int64_t input_parameters = parameters_json(in.config(), in.lm_head_is_tied())["total"].get<int64_t>();
   auto heldout_json = [&]() { return heldout.enabled() ? heldout.describe() : nlohmann::ordered_json(); };
 
+  // `measure:`: the input model and the steps done earlier when their
+  // measurement was made under other options (or none), then every step as
+  // it finishes. Without it, no figure of an earlier measure: stays.
+  const int64_t task_vocab = in.config().vocab_size;
+  const nlohmann::ordered_json measure_spec = p.measure.enabled() ? p.measure.spec() : nlohmann::ordered_json();
+  auto measured_under = [&](const nlohmann::ordered_json& m) {
+    return m.is_object() && m.contains("options") && m["options"] == measure_spec;
+  };
+  if (!p.measure.enabled()) {
+    state.input_measured = nullptr;
+    for (auto& rec : state.steps) rec.entry.erase("measured");
+  } else {
+    if (!measured_under(state.input_measured)) {
+      std::printf("== measure: the input model %s\n", p.model.c_str());
+      std::fflush(stdout);
+      state.input_measured = measure_checkpoint(p.model, p.measure, task_vocab, run.quiet, "input");
+    }
+    for (size_t i = 0; i < start; ++i) {
+      auto& e = state.steps[i].entry;
+      if (measured_under(e.value("measured", nlohmann::ordered_json()))) continue;
+      std::printf("== measure: %s (done earlier)\n", state.steps[i].id.c_str());
+      std::fflush(stdout);
+      e["measured"] = measure_checkpoint(e["output"].get<std::string>(), p.measure, task_vocab, run.quiet, state.steps[i].id);
+    }
+  }
+  state.save(state_path);
+
   // The input of the step at position i: the previous model-producing step's output.
   StepInput input{p.model, nlohmann::ordered_json()};
   for (size_t i = 0; i < start; ++i) {
@@ -193,6 +221,7 @@ int run_pipeline(const PipelineRun& run) {
     const double seconds = step_clock.seconds();
     rec.status = "done";
     rec.entry = done_step_entry(s, input.dir, outcome, seconds, run.run_dir, input_parameters);
+    if (p.measure.enabled()) rec.entry["measured"] = measure_checkpoint(outcome.output, p.measure, task_vocab, run.quiet, s.id);
     state.put(rec);
     state.save(state_path);
     write_run_report(p, shapes, state, run.run_dir, heldout_json());

@@ -81,6 +81,7 @@ nlohmann::ordered_json write_run_report(const PipelineConfig& p, const std::vect
   input["architecture"] = in.config().summary();
   input["parameters"] = input_parameters;
   input["heldout_loss"] = nullptr;
+  input["measured"] = state.input_measured;
   r["heldout"] = heldout;
 
   auto steps = nlohmann::ordered_json::array();
@@ -151,6 +152,31 @@ nlohmann::ordered_json write_run_report(const PipelineConfig& p, const std::vect
   summary["removed_fraction"] = 1.0 - final_params.get<double>() / base_params.get<double>();
   summary["base_heldout_loss"] = base_loss;
   summary["final_heldout_loss"] = final_loss;
+  // The measured speedup of the final model against the base, per batch.
+  const nlohmann::ordered_json* base_measured = &input["measured"];
+  const nlohmann::ordered_json* final_measured = nullptr;
+  for (const auto& e : steps) {
+    if (e["status"] != "done") break;
+    if (e.contains("measured")) {
+      if (e["id"] == base_step) base_measured = &e["measured"];
+      final_measured = &e["measured"];
+    }
+  }
+  summary["measured_speedup"] = nullptr;
+  if (final_measured && base_measured->is_object() && (*base_measured)["speed"].is_object() &&
+      (*final_measured)["speed"].is_object()) {
+    auto speedup = nlohmann::ordered_json::array();
+    const auto& before = (*base_measured)["speed"]["decode"];
+    const auto& after = (*final_measured)["speed"]["decode"];
+    for (size_t i = 0; i < before.size() && i < after.size(); ++i) {
+      speedup.push_back({{"batch", after[i]["batch"]},
+                         {"decode", after[i]["tokens_per_s"].get<double>() / before[i]["tokens_per_s"].get<double>()}});
+    }
+    summary["measured_speedup"] = {
+        {"decode", speedup},
+        {"encoder", (*final_measured)["speed"]["encoder_tokens_per_s"].get<double>() /
+                        (*base_measured)["speed"]["encoder_tokens_per_s"].get<double>()}};
+  }
   summary["wall_time_s"] = wall;
   summary["steps_done"] = done;
   summary["steps_total"] = steps.size();

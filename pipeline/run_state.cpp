@@ -66,6 +66,7 @@ RunState RunState::load(const std::string& path) {
     s.model = j.at("model").get<std::string>();
     s.steps = read_records(j.at("steps"));
     if (j.contains("baselines")) s.baselines = read_records(j.at("baselines"));
+    if (j.contains("input_measured")) s.input_measured = j.at("input_measured");
   } catch (const nlohmann::json::exception& e) {
     throw Error(path + ": malformed pipeline state (" + e.what() + ")");
   }
@@ -79,6 +80,7 @@ void RunState::save(const std::string& path) const {
   j["model"] = model;
   j["steps"] = records_json(steps);
   j["baselines"] = records_json(baselines);
+  if (!input_measured.is_null()) j["input_measured"] = input_measured;
   StagingDir::write_file_atomically(path, j.dump(1) + "\n");
 }
 

@@ -29,6 +29,8 @@ struct RunState {
   // chains start from the last step's, so they count as done only for the
   // same steps.
   std::vector<StepRecord> baselines;
+  // The input model's `measure:` results (pipeline/measure.h); null when none.
+  nlohmann::ordered_json input_measured;
 
   // Reads RUN_DIR/pipeline-state.json; Error naming it when malformed.
   static RunState load(const std::string& path);

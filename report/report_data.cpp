@@ -42,6 +42,42 @@ const ojson& object_at(const ojson& o, const char* key, const std::string& where
   return o[key];
 }
 
+std::optional<Measured> read_measured(const ojson& o, const char* key, const std::string& where) {
+  const ojson& m = object_at(o, key, where);
+  if (m.empty()) return std::nullopt;
+  const std::string at = where + ": " + key;
+  Measured out;
+  const ojson& speed = object_at(m, "speed", at);
+  if (!speed.empty()) {
+    out.encoder_tokens_per_s = number_at(speed, "encoder_tokens_per_s", at + ".speed");
+    out.peak_memory_bytes = number_at(speed, "peak_memory_bytes", at + ".speed");
+    out.peak_memory_kind = string_at(speed, "peak_memory_kind", at + ".speed");
+    if (!speed.contains("decode") || !speed["decode"].is_array()) throw Error(at + ".speed: 'decode' is not a list");
+    for (const auto& d : speed["decode"]) {
+      const auto batch = integer_at(d, "batch", at + ".speed.decode");
+      const auto rate = number_at(d, "tokens_per_s", at + ".speed.decode");
+      if (!batch || !rate) throw Error(at + ".speed.decode: an entry without batch or tokens_per_s");
+      out.decode_tokens_per_s.push_back({*batch, *rate});
+      out.new_tokens = integer_at(d, "new_tokens", at + ".speed.decode");
+    }
+  }
+  if (m.contains("tasks")) {
+    if (!m["tasks"].is_array()) throw Error(at + ": 'tasks' is not a list");
+    for (const auto& t : m["tasks"]) {
+      MeasuredTask task;
+      task.file = string_at(t, "file", at + ".tasks", true);
+      task.skipped = string_at(t, "skipped", at + ".tasks");
+      task.accuracy = number_at(t, "accuracy", at + ".tasks");
+      task.accuracy_stderr = number_at(t, "accuracy_stderr", at + ".tasks");
+      task.accuracy_mean_token = number_at(t, "accuracy_mean_token", at + ".tasks");
+      task.chance = number_at(t, "chance", at + ".tasks");
+      task.items = integer_at(t, "items", at + ".tasks");
+      out.tasks.push_back(task);
+    }
+  }
+  return out;
+}
+
 ReportStep read_step(const ojson& s, const std::string& where) {
   if (!s.is_object()) throw Error(where + ": not an object");
   ReportStep r;
@@ -82,6 +118,7 @@ ReportStep read_step(const ojson& s, const std::string& where) {
   r.metrics = string_at(train, "metrics", at + ": train");
   r.train_steps = integer_at(train, "steps", at + ": train");
   r.train_tokens = integer_at(train, "tokens", at + ": train");
+  r.measured = read_measured(s, "measured", at);
   return r;
 }
 
@@ -157,6 +194,7 @@ ReportInfo read_report_info(const ojson& report, const std::string& source) {
   info.input_architecture = string_at(input, "architecture", source + ": input");
   info.input_parameters = number_at(input, "parameters", source + ": input");
   info.input_heldout_loss = number_at(input, "heldout_loss", source + ": input");
+  info.input_measured = read_measured(input, "measured", source + ": input");
   const ojson& heldout = object_at(report, "heldout", source);
   info.heldout_data = string_at(heldout, "data", source + ": heldout");
   info.heldout_examples = integer_at(heldout, "examples", source + ": heldout");

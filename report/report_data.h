@@ -16,6 +16,21 @@
 
 namespace openba {
 
+// What `measure:` recorded of one model (pipeline/measure.h).
+struct MeasuredTask {
+  std::string file, skipped;  // skipped: why it was not scored ("" when scored)
+  std::optional<double> accuracy, accuracy_stderr, accuracy_mean_token, chance;
+  std::optional<int64_t> items;
+};
+struct Measured {
+  std::optional<double> encoder_tokens_per_s, peak_memory_bytes;
+  std::string peak_memory_kind;
+  std::vector<std::pair<int64_t, double>> decode_tokens_per_s;  // (batch, new tokens/s)
+  std::optional<int64_t> new_tokens;
+  std::vector<MeasuredTask> tasks;
+  bool has_speed() const { return encoder_tokens_per_s.has_value(); }
+};
+
 // One entry of report.json's "steps". Model fields are empty for a step that
 // has not run and does not know them.
 struct ReportStep {
@@ -38,6 +53,7 @@ struct ReportStep {
   // Pretraining steps.
   std::string metrics;  // metrics.jsonl, relative to the run dir ("" when none)
   std::optional<int64_t> train_steps, train_tokens;
+  std::optional<Measured> measured;  // with measure:
 
   bool done() const { return status == "done"; }
   bool prunes() const { return openba::prunes(kind); }
@@ -67,6 +83,7 @@ struct ReportInfo {
   std::string name, description, file, sha256, run_dir;
   std::string input_dir, input_architecture;
   std::optional<double> input_parameters, input_heldout_loss;
+  std::optional<Measured> input_measured;
   std::optional<int64_t> heldout_examples, heldout_encoder_tokens, heldout_decoder_tokens;
   std::string heldout_data;
   std::vector<ReportStep> steps;

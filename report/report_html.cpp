@@ -17,6 +17,7 @@ namespace openba {
 namespace {
 
 using report::Section;
+using report::td;
 using svg::escape;
 
 // Readable on screen and in a full-page screenshot; no web fonts (offline).
@@ -93,11 +94,6 @@ std::string header(const ReportInfo& r) {
 }
 
 // --- b. The step table (as OpenBA-V2 published its stages) --------------------
-
-std::string td(const std::string& text, bool numeric = false, const std::string& title = "") {
-  return std::string("<td") + (numeric ? " class=\"num\"" : "") + (title.empty() ? "" : " title=\"" + escape(title) + "\"") +
-         ">" + escape(text) + "</td>";
-}
 
 std::string opt_int(const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "n/a"; }
 
@@ -275,6 +271,7 @@ std::string render_report_html(const nlohmann::ordered_json& report, const std::
   sections.push_back(step_table(info));
   sections.push_back(parameters_section(info));
   sections.push_back(heldout_section(info));
+  sections.push_back(report::measured_section(info));
   sections.push_back(report::training_section(info, files));
   sections.push_back(report::layer_section(info, files));
   sections.push_back(report::width_section(info, files));

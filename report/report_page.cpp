@@ -21,6 +21,11 @@ std::string anchor(const std::string& text) {
 
 std::string note(const std::string& text) { return "<p class=\"note\">" + svg::escape(text) + "</p>\n"; }
 
+std::string td(const std::string& text, bool numeric, const std::string& title) {
+  return std::string("<td") + (numeric ? " class=\"num\"" : "") +
+         (title.empty() ? "" : " title=\"" + svg::escape(title) + "\"") + ">" + svg::escape(text) + "</td>";
+}
+
 const char* kind_colour(StepKind kind) {
   if (prunes(kind)) return svg::colour::red;
   if (kind == StepKind::kPretrain) return svg::colour::green;

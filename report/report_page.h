@@ -24,6 +24,8 @@ std::string anchor(const std::string& text);
 
 // A paragraph of explanatory text (escaped).
 std::string note(const std::string& text);
+// A table cell of escaped text; numeric right-aligns it; title: its hover text.
+std::string td(const std::string& text, bool numeric = false, const std::string& title = "");
 
 // Colours by step kind, the same in every chart.
 const char* kind_colour(StepKind kind);
@@ -52,6 +54,8 @@ Section vocab_section(const ReportInfo& info, RunFiles& files);
 // of compression": held-out loss against training tokens, the learning-rate
 // sweep, tokens to match). The banner states the verdict under the header.
 Section selection_section(const ReportInfo& info);
+// The measured speed and task accuracy of each model (report_measured.cpp).
+Section measured_section(const ReportInfo& info);
 Section distillation_section(const ReportInfo& info);
 Section scratch_section(const ReportInfo& info);
 std::string verdict_banner(const ScratchReport& scratch);

@@ -40,6 +40,59 @@ std::string columns(const std::vector<std::vector<std::string>>& rows, const std
   return out;
 }
 
+std::string rate(double tokens_per_s) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.1f", tokens_per_s);
+  return buffer;
+}
+
+// With measure:: each model's decode tokens/s per batch (and the speedup
+// against the first measured model), encoder tokens/s and task accuracies.
+std::string measured_lines(const ReportInfo& r) {
+  std::vector<std::pair<std::string, const Measured*>> models;
+  if (r.input_measured) models.push_back({"input", &*r.input_measured});
+  for (const auto& s : r.steps) {
+    if (s.done() && s.measured) models.push_back({s.id, &*s.measured});
+  }
+  if (models.empty()) return "";
+  const Measured& base = *models.front().second;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<bool> right = {false};
+  std::vector<std::string> header = {"model"};
+  for (const auto& [batch, rate_] : base.decode_tokens_per_s) header.push_back("batch " + std::to_string(batch));
+  header.push_back("encoder");
+  for (const auto& t : base.tasks) header.push_back(std::filesystem::path(t.file).filename().string());
+  right.resize(header.size(), true);
+  rows.push_back(header);
+  for (const auto& [name, m] : models) {
+    std::vector<std::string> row = {name};
+    for (size_t i = 0; i < base.decode_tokens_per_s.size(); ++i) {
+      if (i >= m->decode_tokens_per_s.size()) {
+        row.push_back("?");
+        continue;
+      }
+      const double v = m->decode_tokens_per_s[i].second, b = base.decode_tokens_per_s[i].second;
+      row.push_back(rate(v) + (m == &base ? "" : " (" + report::ratio_text(v / b) + ")"));
+    }
+    row.push_back(m->encoder_tokens_per_s ? rate(*m->encoder_tokens_per_s) : "?");
+    for (const auto& t : base.tasks) {
+      std::string cell = "?";
+      for (const auto& own : m->tasks) {
+        if (own.file == t.file) cell = own.skipped.empty() ? report::loss_text(own.accuracy, 3) : "skipped";
+      }
+      row.push_back(cell);
+    }
+    rows.push_back(row);
+  }
+  std::string chance;
+  for (const auto& t : base.tasks) {
+    if (t.chance) chance += (chance.empty() ? "" : ", ") + std::filesystem::path(t.file).filename().string() + " " +
+                            report::loss_text(t.chance, 3);
+  }
+  return "measured (decode tokens/s by batch, speedup against " + models.front().first + "; encoder tokens/s; task accuracy" +
+         (chance.empty() ? "" : ", chance: " + chance) + "):\n" + columns(rows, right);
+}
+
 }  // namespace
 
 std::string pipeline_table(const nlohmann::ordered_json& report) {
@@ -67,6 +120,7 @@ std::string pipeline_table(const nlohmann::ordered_json& report) {
   out += "held-out loss: " + report::loss_text(r.base_heldout_loss) + " -> " + report::loss_text(r.final_heldout_loss) +
          " (base -> final)\n";
   out += "wall time: " + (r.wall_time_s ? human_duration(*r.wall_time_s) : std::string("?")) + "\n";
+  out += measured_lines(r);
   std::vector<std::string> comparisons;
   for (const auto& s : r.steps) {
     if (!s.done() || !s.baseline_heldout_after || !s.heldout_after) continue;

@@ -1,6 +1,8 @@
 #include "runtime/model_speed.h"
 
 #include <c10/core/CachingDeviceAllocator.h>
+
+#include "arch/seq2seq_model.h"
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -26,8 +28,6 @@ std::vector<std::vector<int64_t>> random_inputs(int64_t n, int64_t length, int64
   return out;
 }
 
-std::string device_text(const torch::Device& device) { return device.str(); }
-
 c10::DeviceIndex cuda_index(const torch::Device& device) { return device.has_index() ? device.index() : 0; }
 
 }  // namespace
@@ -47,13 +47,23 @@ void check_speed_options(const SpeedOptions& o) {
   if (o.repeats < 1) throw Error("speed repeats must be at least 1 (got " + std::to_string(o.repeats) + ")");
 }
 
-nlohmann::ordered_json measure_model_speed(Seq2SeqModelImpl& model, const torch::Device& device,
+nlohmann::ordered_json speed_options_json(const SpeedOptions& o) {
+  nlohmann::ordered_json j;
+  j["batches"] = o.batches;
+  j["new_tokens"] = o.new_tokens;
+  j["input_length"] = o.input_length;
+  j["encoder_batch"] = o.encoder_batch;
+  j["repeats"] = o.repeats;
+  return j;
+}
+
+nlohmann::ordered_json measure_model_speed(Seq2SeqModelImpl& model, const std::string& where,
                                            const SpeedOptions& o,
                                            const std::function<void(const std::string&)>& progress) {
   check_speed_options(o);
   torch::NoGradGuard no_grad;
   const auto& config = model.config;
-  const std::string where = device_text(device);
+  const torch::Device device(where);
   if (device.is_cuda()) c10::getDeviceAllocator(c10::DeviceType::CUDA)->resetPeakStats(cuda_index(device));
 
   // The encoder.

@@ -24,9 +24,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "arch/seq2seq_model.h"
-
 namespace openba {
+
+struct Seq2SeqModelImpl;
 
 struct SpeedOptions {
   std::vector<int64_t> batches = {1, 8, 32};
@@ -39,12 +39,16 @@ struct SpeedOptions {
 // Errors naming the option (as the flags and pipeline keys spell it).
 void check_speed_options(const SpeedOptions& options);
 
-// {"encoder_tokens_per_s", "input_length", "decode": [{"batch", "new_tokens",
-// "seconds", "tokens_per_s", "ms_per_step"}...], "peak_memory_bytes",
-// "peak_memory_kind"}. The model must be in eval mode on `device`; runs
-// under the caller's autocast. progress(line) gets one line per measurement.
-nlohmann::ordered_json measure_model_speed(Seq2SeqModelImpl& model, const torch::Device& device,
+// {"input_length", "encoder_batch", "encoder_tokens_per_s", "decode":
+// [{"batch", "new_tokens", "seconds", "tokens_per_s", "ms_per_step"}...],
+// "peak_memory_bytes", "peak_memory_kind"}. The model must be in eval mode
+// on `device` ("cpu", "cuda", "cuda:N"); runs under the caller's autocast.
+// progress(line) gets one line per measurement.
+nlohmann::ordered_json measure_model_speed(Seq2SeqModelImpl& model, const std::string& device,
                                            const SpeedOptions& options,
                                            const std::function<void(const std::string&)>& progress = {});
+
+// The options as JSON (what a recorded measurement was made with).
+nlohmann::ordered_json speed_options_json(const SpeedOptions& options);
 
 }  // namespace openba

@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     out["device"] = device_name;
     out["precision"] = precision;
     out["threads"] = threads;
-    const auto speed = openba::measure_model_speed(*model, device, o, [&](const std::string& line) {
+    const auto speed = openba::measure_model_speed(*model, device_name, o, [&](const std::string& line) {
       if (!quiet) std::fprintf(stderr, "openba-bench-model: %s\n", line.c_str());
     });
     for (const auto& [key, value] : speed.items()) out[key] = value;

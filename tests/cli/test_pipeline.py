@@ -261,6 +261,125 @@ class Launchers(PipelineCase):
         self.assertIn("torchrun", report["steps"][2]["train"]["launcher"])
         self.assertEqual(report["steps"][2]["status"], "done")
 
+def measure_pipeline(assets, task, measure=None):
+    """Layer pruning, an eval step and vocabulary pruning with measure: over them."""
+    measure = measure or "speed: {batches: [1, 2], new_tokens: 4, input_length: 8, encoder_batch: 2, repeats: 1}"
+    return f"""name: measured
+model: {assets['base']}
+data:
+  train: {assets['train']}
+  heldout: {assets['heldout']}
+  heldout_per_denoiser: 2
+  encoder_tokens: 96
+  decoder_tokens: 48
+defaults:
+  compress:
+    calib-samples: 16
+measure:
+  {measure}
+  tasks: [{task}]
+steps:
+  - kind: layer
+    keep-encoder-layers: 3
+    keep-decoder-layers: 10
+  - kind: eval
+  - kind: vocab
+    vocab: 4000
+"""
+
+
+class Measured(PipelineCase):
+    """measure: the input model and every step's output: speed figures
+    consistent with themselves, task accuracy equal to openba-eval --task run
+    by hand on the same model, the vocabulary step's tasks skipped, resuming
+    without measuring again, and changed options measured again without
+    redoing a step."""
+
+    def write_task(self):
+        import json
+        import random
+        rng = random.Random(3)
+        path = self.path("task.jsonl")
+        with open(path, "w") as f:
+            for _ in range(12):
+                choices = [[rng.randrange(5, 8000) for _ in range(rng.randint(1, 4))] for _ in range(4)]
+                f.write(json.dumps({"context_ids": [rng.randrange(5, 8000) for _ in range(10)] + [1],
+                                    "choice_ids": choices, "answer": rng.randrange(4)}) + "\n")
+        return path
+
+    def test_measured_run(self):
+        task = self.write_task()
+        config = self.write(measure_pipeline(self.assets, task))
+        out = self.path("run")
+        _, stdout, _ = run([COMPRESS, "--pipeline", config, "--out", out])
+        report = read_json(os.path.join(out, "report.json"))
+        models = [("input", self.assets["base"], report["input"]["measured"])]
+        models += [(s["id"], s["output"], s["measured"]) for s in report["steps"]]
+        for name, model_dir, m in models:
+            speed = m["speed"]
+            self.assertEqual([d["batch"] for d in speed["decode"]], [1, 2], name)
+            for d in speed["decode"]:
+                self.assertEqual(d["new_tokens"], 4)
+                self.assertAlmostEqual(d["tokens_per_s"], d["batch"] * 4 / d["seconds"], places=6)
+            self.assertGreater(speed["encoder_tokens_per_s"], 0)
+            self.assertEqual(m["options"]["speed"]["batches"], [1, 2])
+            (t,) = m["tasks"]
+            self.assertEqual(t["file"], task)
+            if name.endswith("vocab"):
+                self.assertIn("skipped", t)
+                self.assertIn("the task's ids are the input model's 8192", t["skipped"])
+                continue
+            # The same model scored by openba-eval --task, by hand.
+            lines = [__import__("json").loads(x) for x in
+                     run([tool("openba-eval"), "--model", model_dir, "--task", task, "--quiet"])[1].splitlines()]
+            summary = lines[-1]
+            for key in ("accuracy", "accuracy_stderr", "accuracy_mean_token", "chance", "items"):
+                self.assertAlmostEqual(t[key], summary[key], places=12, msg=f"{name} {key}")
+        speedup = report["summary"]["measured_speedup"]
+        base, final = report["input"]["measured"]["speed"], report["steps"][-1]["measured"]["speed"]
+        for i, d in enumerate(speedup["decode"]):
+            self.assertAlmostEqual(d["decode"], final["decode"][i]["tokens_per_s"] / base["decode"][i]["tokens_per_s"])
+        self.assertIn("measured (decode tokens/s by batch", stdout)
+        with open(os.path.join(out, "report.html")) as f:
+            page = f.read()
+        self.assertIn('id="measured"', page)
+        self.assertIn('id="chart-measured-speedup"', page)
+        self.assertIn("task.jsonl accuracy", page)
+
+        # Again: nothing is measured again.
+        _, again, _ = run([COMPRESS, "--pipeline", config, "--out", out])
+        self.assertNotIn("== measure:", again)
+        self.assertEqual(read_json(os.path.join(out, "report.json"))["steps"][0]["measured"], report["steps"][0]["measured"])
+        # Other options: every model measured again, no step redone.
+        config = self.write(measure_pipeline(self.assets, task, "speed: {batches: [3], new_tokens: 2, input_length: 8, "
+                                                              "encoder_batch: 2, repeats: 1}"))
+        _, changed, _ = run([COMPRESS, "--pipeline", config, "--out", out])
+        self.assertIn("== measure: the input model", changed)
+        self.assertIn("== measure: 01-layer (done earlier)", changed)
+        self.assertIn("done earlier, skipped", changed)
+        again = read_json(os.path.join(out, "report.json"))
+        self.assertEqual([d["batch"] for d in again["steps"][1]["measured"]["speed"]["decode"]], [3])
+
+    def test_bad_measure_sections(self):
+        task = self.write_task()
+        out = self.path("bad-run")
+        cases = [("speed: {batches: [0]}", "measure.speed batches: 0 is not a positive batch size"),
+                 ("speed: {batches: [1.5]}", "batch sizes must be integers"),
+                 ("speed: {new_tokens: 0}", "new_tokens must be at least 1"),
+                 ("speed: {tokens: 3}", "tokens"),
+                 ("speed: {}\n  devices: cpu", "devices")]
+        for measure, needle in cases:
+            config = self.write(measure_pipeline(self.assets, task, measure))
+            rc, _, err = self.pipeline(config, out, expect_ok=False)
+            self.assertEqual(rc, 1, measure)
+            self.assertIn(needle, err, measure)
+            self.assertIn("pipeline.yaml:", err, measure)
+            self.assertFalse(os.path.exists(out), measure)
+        config = self.write(measure_pipeline(self.assets, self.path("missing.jsonl")))
+        rc, _, err = self.pipeline(config, out, expect_ok=False)
+        self.assertEqual(rc, 1)
+        self.assertIn("task file " + self.path("missing.jsonl") + " not found", err)
+
 
 class BadInputs(PipelineCase):
     def assertRefused(self, text, *needles, out=None, extra=()):

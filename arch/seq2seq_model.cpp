@@ -49,6 +49,32 @@ LayerKv empty_layer_kv(int64_t capacity, torch::Tensor cross_k, torch::Tensor cr
   return kv;
 }
 
+DecoderCache make_decoder_cache(int64_t layers, const torch::Tensor& encoder_attention_mask, int64_t capacity,
+                                const std::function<std::pair<torch::Tensor, torch::Tensor>(int64_t)>& cross_kv) {
+  DecoderCache cache;
+  cache.capacity = capacity;
+  cache.memory_mask = key_padding_mask(encoder_attention_mask);
+  for (int64_t i = 0; i < layers; ++i) {
+    auto [k, v] = cross_kv(i);
+    cache.layers.push_back(empty_layer_kv(capacity, std::move(k), std::move(v)));
+  }
+  return cache;
+}
+
+torch::Tensor run_cached_decoder(const OpBackend& ops, torch::Tensor x, StackInputs& in, DecoderCache& cache,
+                                 const std::function<Seq2SeqBlockImpl&(int64_t)>& block) {
+  const int64_t t = x.size(1);
+  check_decode_step(cache, t);
+  in.memory_mask = cache.memory_mask;
+  for (size_t i = 0; i < cache.layers.size(); ++i) {
+    in.kv = &cache.layers[i];
+    x = block(static_cast<int64_t>(i)).forward(ops, x, in);
+  }
+  in.kv = nullptr;
+  cache.length += t;
+  return x;
+}
+
 void check_decode_step(const DecoderCache& cache, int64_t t) {
   if (t < 1) throw Error("decode_step: no positions to decode");
   if (t > 1 && cache.length > 0) {

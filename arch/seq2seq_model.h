@@ -71,9 +71,6 @@ LayerKv empty_layer_kv(int64_t capacity, torch::Tensor cross_k, torch::Tensor cr
 // advances kv.length; returns the filled rows [B, length, W] of k and v.
 std::pair<torch::Tensor, torch::Tensor> append_self_kv(LayerKv& kv, const torch::Tensor& k, const torch::Tensor& v);
 
-// decode_step's preconditions: 1 <= t, t = 1 unless the cache is empty, and
-// room for t more positions; an Error naming the numbers otherwise.
-void check_decode_step(const DecoderCache& cache, int64_t t);
 
 // What every block of a stack reads besides its input, made once per
 // stack and batch (make_stack_inputs).
@@ -100,6 +97,18 @@ struct Seq2SeqBlockImpl : torch::nn::Module {
   virtual bool applies_dropout() const = 0;
 };
 using Seq2SeqBlock = std::shared_ptr<Seq2SeqBlockImpl>;
+
+// What both families' start_decoding / decode_step share. A cache for
+// `capacity` positions over `layers` decoder blocks, block i's cross keys and
+// values being cross_kv(i):
+DecoderCache make_decoder_cache(int64_t layers, const torch::Tensor& encoder_attention_mask, int64_t capacity,
+                                const std::function<std::pair<torch::Tensor, torch::Tensor>(int64_t)>& cross_kv);
+// decode_step's preconditions (1 <= t, t = 1 unless the cache is empty, room
+// for t more positions; an Error naming the numbers otherwise), then every
+// block on x (its LayerKv in `in`), the cache advanced by x's positions.
+torch::Tensor run_cached_decoder(const OpBackend& ops, torch::Tensor x, StackInputs& in, DecoderCache& cache,
+                                 const std::function<Seq2SeqBlockImpl&(int64_t)>& block);
+void check_decode_step(const DecoderCache& cache, int64_t t);
 
 // One batch of the seq2seq task. Masks are 1 for real tokens, 0 for padding.
 struct Seq2SeqBatch {

@@ -49,8 +49,25 @@ Seq2SeqBatch collate(const std::vector<const Example*>& examples, const ModelCon
   batch.input_ids = to_device(ids);
   batch.attention_mask = to_device(mask);
   batch.labels = to_device(labels);
-  batch.decoder_input_ids =
-      shift_right(batch.labels, config.decoder_start_token_id, config.pad_token_id);
+  bool own_decoder_inputs = false;
+  for (const Example* e : examples) own_decoder_inputs = own_decoder_inputs || !e->decoder_input_ids.empty();
+  if (own_decoder_inputs) {
+    auto dec_in = shift_right(labels, config.decoder_start_token_id, config.pad_token_id);
+    auto dec_in_a = dec_in.accessor<int64_t, 2>();
+    for (int64_t i = 0; i < b; ++i) {
+      const Example& e = *examples[i];
+      if (e.decoder_input_ids.empty()) continue;
+      if (e.decoder_input_ids.size() != e.labels.size()) {
+        throw Error("collate: decoder_input_ids (" + std::to_string(e.decoder_input_ids.size()) + ") and labels (" +
+                    std::to_string(e.labels.size()) + ") differ in length");
+      }
+      for (size_t j = 0; j < e.decoder_input_ids.size(); ++j) dec_in_a[i][j] = e.decoder_input_ids[j];
+    }
+    batch.decoder_input_ids = to_device(dec_in);
+  } else {
+    batch.decoder_input_ids =
+        shift_right(batch.labels, config.decoder_start_token_id, config.pad_token_id);
+  }
   batch.decoder_attention_mask = to_device(dec_mask);
   batch.inputs_padded = batch.targets_padded = false;
   for (const Example* e : examples) {

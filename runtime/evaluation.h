@@ -15,6 +15,9 @@ namespace openba {
 struct Example {
   std::vector<int64_t> input_ids;  // encoder ids
   std::vector<int64_t> labels;     // target ids, -100 = ignored
+  // The decoder's input, as long as labels; empty: shift_right(labels).
+  // Task items with a decoder prefix read tokens whose labels are ignored.
+  std::vector<int64_t> decoder_input_ids;
 };
 
 struct ExampleLoss {
@@ -24,7 +27,8 @@ struct ExampleLoss {
 };
 
 // Pads examples into one batch (right padding with pad_token_id; padded
-// labels are -100). The decoder input is shift_right(labels).
+// labels are -100). The decoder input is shift_right(labels), or an
+// example's own decoder_input_ids.
 Seq2SeqBatch collate(const std::vector<const Example*>& examples, const ModelConfig& config,
                      const torch::Device& device);
 

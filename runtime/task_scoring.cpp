@@ -37,6 +37,9 @@ TaskItem parse_task_item_json(const std::string& line, int64_t vocab_size, const
     item.choice_ids.push_back(
         read_token_ids(choices[i], "choice_ids[" + std::to_string(i) + "]", vocab_size, false, where));
   }
+  if (root.contains("decoder_prefix_ids")) {
+    item.decoder_prefix_ids = read_token_ids(root["decoder_prefix_ids"], "decoder_prefix_ids", vocab_size, false, where);
+  }
   const auto& answer = field("answer");
   if (!answer.is_number_integer()) throw Error(where + ": \"answer\" must be an integer (the correct choice's index)");
   item.answer = answer.get<int64_t>();
@@ -56,8 +59,19 @@ std::vector<ItemScore> score_task_items(Seq2SeqModelImpl& model, const std::vect
   std::vector<Example> examples;
   std::vector<std::pair<size_t, size_t>> owner;  // (item, choice) per example
   for (size_t i = 0; i < items.size(); ++i) {
+    const auto& prefix = items[i].decoder_prefix_ids;
     for (size_t c = 0; c < items[i].choice_ids.size(); ++c) {
-      examples.push_back({items[i].context_ids, items[i].choice_ids[c]});
+      const auto& choice = items[i].choice_ids[c];
+      Example e{items[i].context_ids, choice, {}};
+      if (!prefix.empty()) {
+        // Labels ignored under the prefix after its first id; the decoder
+        // reads prefix + choice[:-1].
+        e.labels.assign(prefix.size() - 1, -100);
+        e.labels.insert(e.labels.end(), choice.begin(), choice.end());
+        e.decoder_input_ids = prefix;
+        e.decoder_input_ids.insert(e.decoder_input_ids.end(), choice.begin(), choice.end() - 1);
+      }
+      examples.push_back(std::move(e));
       owner.emplace_back(i, c);
     }
   }

@@ -1,8 +1,10 @@
 // Multiple-choice task scoring through a seq2seq model's likelihoods, the
 // ids form of `openba-eval --task`: each line {"context_ids": [...],
-// "choice_ids": [[...], ...], "answer": k}. Every choice is scored as the
-// decoder target exactly as given (decoder input = [decoder_start] +
-// choice[:-1], nothing added) against the encoder input context_ids, and
+// "choice_ids": [[...], ...], "answer": k} and optionally
+// "decoder_prefix_ids": [...]. Every choice is scored as the decoder target
+// exactly as given (decoder input = prefix + choice[:-1], the prefix being
+// [decoder_start] unless the line gives one; only the choice's tokens are
+// scored) against the encoder input context_ids, and
 // the item is predicted by the summed log-likelihood (lm-eval's "acc") and
 // by the per-token mean (length-normalized, cf. lm-eval's "acc_norm", which
 // normalizes by bytes instead). Ties go to the first choice (numpy argmax).
@@ -23,6 +25,9 @@ struct TaskItem {
   std::vector<int64_t> context_ids;
   std::vector<std::vector<int64_t>> choice_ids;
   int64_t answer = 0;
+  // The decoder's first ids, read but not scored (e.g. OpenBA's template
+  // [0, <extra_id_0>]); empty: [decoder_start]. Each choice is scored after it.
+  std::vector<int64_t> decoder_prefix_ids;
 };
 
 struct ItemScore {

@@ -2,7 +2,8 @@
 # The main job on the built-in demo: sets up a fresh Debian machine, builds,
 # makes the demo's inputs (bilingual corpus from Debian's KJV Bible and
 # Chinese fortunes -> OpenBA-style tokenizer -> train/held-out token shards
-# -> a randomly initialized tiny OpenBA), then runs the demo pipeline
+# -> a randomly initialized tiny OpenBA, and a multiple-choice task made from
+# the held-out shards), then runs the demo pipeline
 # (configs/pipelines/demo.yaml): base pretraining, then layer -> recover ->
 # layer -> recover -> width -> recover -> vocab, OpenBA-V2's recipe scaled
 # down. It ends with the final table and the path of report.html.
@@ -33,6 +34,10 @@ for split in train heldout; do
   fi
 done
 $bin/openba-tokenize stats "$out/shards/train" --tokenizer "$out/tokenizer" --top 10
+if [ ! -f "$out/task.jsonl" ]; then
+  echo "== openba-tokenize make-task: the demo's task (a held-out passage's true continuation among 4)"
+  $bin/openba-tokenize make-task "$out/shards/heldout" --tokenizer "$out/tokenizer" --out "$out/task.jsonl" --items 200
+fi
 if [ ! -f "$out/base/config.json" ]; then
   echo "== openba-init: a randomly initialized tiny OpenBA with this tokenizer"
   $bin/openba-init --config configs/models/tiny.yaml --tokenizer "$out/tokenizer" --out "$out/base" --seed 0 --force

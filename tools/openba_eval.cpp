@@ -5,7 +5,8 @@
 // perplexity. Examples are batched by similar length to limit padding.
 //
 // --task FILE instead scores a multiple-choice task (runtime/task_scoring.h):
-// lines {"context_ids": [...], "choice_ids": [[...], ...], "answer": k}; one
+// lines {"context_ids": [...], "choice_ids": [[...], ...], "answer": k} (and
+// optionally "decoder_prefix_ids": the decoder's unscored first ids); one
 // JSON line per item {"pred", "pred_mean_token", "scores", "tokens",
 // "correct", "correct_mean_token"} in input order, then a summary with the
 // accuracy by summed and by per-token mean log-likelihood, their standard

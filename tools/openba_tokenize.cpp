@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "tokenizer/continuation_task.h"
 #include "tokenizer/document_reader.h"
 #include "tokenizer/encode.h"
 #include "tokenizer/shard_reader.h"
@@ -180,6 +181,19 @@ int run_dump(const std::string& dir, uint64_t first, uint64_t count, const std::
   return 0;
 }
 
+int run_make_task(const std::string& dir, const std::string& tokenizer_dir, const openba::ContinuationTaskOptions& o,
+                  const std::string& out) {
+  const openba::ShardSet shards = openba::ShardSet::open(dir);
+  const openba::TokenizerLayout layout = openba::TokenizerLayout::load(tokenizer_dir);
+  shards.require_tokenizer(layout.fingerprint(), "--tokenizer " + tokenizer_dir);
+  std::string text;
+  for (const auto& line : openba::make_continuation_task(shards, layout, o)) text += line + "\n";
+  openba::StagingDir::write_file_atomically(out, text);
+  std::printf("openba-tokenize: %lld items of %lld choices -> %s\n", static_cast<long long>(o.items),
+              static_cast<long long>(o.choices), out.c_str());
+  return 0;
+}
+
 int run_compare(const InputFlags& in, const std::string& old_dir, const std::string& new_dir) {
   const openba::Tokenizer old_tokenizer = openba::Tokenizer::load(old_dir);
   const openba::Tokenizer new_tokenizer = openba::Tokenizer::load(new_dir);
@@ -256,8 +270,23 @@ int main(int argc, char** argv) {
     compare->add_option("--old", old_dir, "the original tokenizer (or checkpoint) directory")->required();
     compare->add_option("--new", new_dir, "the pruned tokenizer (or checkpoint) directory")->required();
 
+    auto* make_task = app.add_subcommand(
+        "make-task", "a multiple-choice task from a shard set: a passage's true continuation among spans of other "
+                     "documents (openba-eval --task's ids form)");
+    std::string task_dir, task_tokenizer, task_out;
+    openba::ContinuationTaskOptions task;
+    make_task->add_option("shards", task_dir, "shard directory")->required();
+    make_task->add_option("--tokenizer", task_tokenizer, "the shards' tokenizer (or checkpoint) directory")->required();
+    make_task->add_option("--out", task_out, "task file to write (JSONL)")->required();
+    make_task->add_option("--items", task.items, "items (default 200)");
+    make_task->add_option("--context-tokens", task.context_tokens, "passage tokens (default 48)");
+    make_task->add_option("--choice-tokens", task.choice_tokens, "tokens per choice (default 12)");
+    make_task->add_option("--choices", task.choices, "choices per item (default 4)");
+    make_task->add_option("--seed", task.seed, "seed (default 0)");
+
     openba::parse_command_line(app, argc, argv);
     openba::WorkerPool::instance().set_threads(threads);
+    if (*make_task) return run_make_task(task_dir, task_tokenizer, task, task_out);
     if (*train) return run_train(train_in, vocab, coverage, max_sentences, seed, train_out, train_force, verbose);
     if (*encode) return run_encode(encode_in, tokenizer_dir, encode_out, shard_tokens, encode_force, quiet);
     if (*stats) return run_stats(stats_dir, stats_tokenizer, top, freq_out, json);

@@ -213,30 +213,21 @@ torch::Tensor OpenBAModelImpl::decode(const OpBackend& ops, const torch::Tensor&
 
 DecoderCache OpenBAModelImpl::start_decoding(const OpBackend& ops, const torch::Tensor& encoder_states,
                                              const torch::Tensor& encoder_attention_mask, int64_t capacity) {
-  DecoderCache cache;
-  cache.capacity = capacity;
-  cache.memory_mask = key_padding_mask(encoder_attention_mask);
+  DecoderCache cache = make_decoder_cache(decoder->size(), encoder_attention_mask, capacity, [&](int64_t i) {
+    return decoder->layer(i)->inter_attn->memory_kv(ops, encoder_states);
+  });
   cache.rope = make_rotary_tables(capacity, config.kv_channels, config.rope_base, encoder_states.device());
-  for (int64_t i = 0; i < decoder->size(); ++i) {
-    auto [k, v] = decoder->layer(i)->inter_attn->memory_kv(ops, encoder_states);
-    cache.layers.push_back(empty_layer_kv(capacity, std::move(k), std::move(v)));
-  }
   return cache;
 }
 
 torch::Tensor OpenBAModelImpl::decode_step(const OpBackend& ops, const torch::Tensor& decoder_input_ids,
                                            DecoderCache& cache) {
   const int64_t t = decoder_input_ids.size(1);
-  check_decode_step(cache, t);
-  auto x = shared_embedding(decoder_input_ids);
+  check_decode_step(cache, t);  // before the tables are narrowed
   StackInputs in;
-  in.memory_mask = cache.memory_mask;
   in.rope = {cache.rope.cos.narrow(0, cache.length, t), cache.rope.sin.narrow(0, cache.length, t)};
-  for (int64_t i = 0; i < decoder->size(); ++i) {
-    in.kv = &cache.layers[static_cast<size_t>(i)];
-    x = decoder->layer(i)->forward(ops, x, in);
-  }
-  cache.length += t;
+  auto x = run_cached_decoder(ops, shared_embedding(decoder_input_ids), in, cache,
+                              [&](int64_t i) -> Seq2SeqBlockImpl& { return *decoder->layer(i); });
   return norm(ops, decoder->final_layernorm, x);
 }
 

@@ -235,32 +235,21 @@ torch::Tensor T5ModelImpl::decode(const OpBackend& ops, const torch::Tensor& dec
 
 DecoderCache T5ModelImpl::start_decoding(const OpBackend& ops, const torch::Tensor& encoder_states,
                                          const torch::Tensor& encoder_attention_mask, int64_t capacity) {
-  DecoderCache cache;
-  cache.capacity = capacity;
-  cache.memory_mask = key_padding_mask(encoder_attention_mask);
-  for (int64_t i = 0; i < decoder->size(); ++i) {
-    auto [k, v] = decoder->layer(i)->cross_attention->attention->memory_kv(ops, encoder_states);
-    cache.layers.push_back(empty_layer_kv(capacity, std::move(k), std::move(v)));
-  }
-  return cache;
+  return make_decoder_cache(decoder->size(), encoder_attention_mask, capacity, [&](int64_t i) {
+    return decoder->layer(i)->cross_attention->attention->memory_kv(ops, encoder_states);
+  });
 }
 
 torch::Tensor T5ModelImpl::decode_step(const OpBackend& ops, const torch::Tensor& decoder_input_ids,
                                        DecoderCache& cache) {
   const int64_t t = decoder_input_ids.size(1);
-  check_decode_step(cache, t);
   auto x = shared(decoder_input_ids);
   StackInputs in;
-  in.memory_mask = cache.memory_mask;
   // The rows of the decoder's bias for the new queries, over every key so far.
   const auto& table = decoder->layer(0)->self_attention->attention->relative_attention_bias->weight;
   in.position_bias = t5_position_bias(table, t, cache.length + t, /*bidirectional=*/false, config, cache.length)
                          .to(x.scalar_type());
-  for (int64_t i = 0; i < decoder->size(); ++i) {
-    in.kv = &cache.layers[static_cast<size_t>(i)];
-    x = decoder->layer(i)->forward(ops, x, in);
-  }
-  cache.length += t;
+  x = run_cached_decoder(ops, x, in, cache, [&](int64_t i) -> Seq2SeqBlockImpl& { return *decoder->layer(i); });
   return rms(ops, decoder->final_layer_norm, x);
 }
 

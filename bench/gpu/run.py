@@ -28,7 +28,8 @@ STARTED = time.time()
 FP32_TOLERANCE = 1e-5   # relative, per example: the issue's bound for CUDA fp32 against CPU
 BF16_TOLERANCE = 3e-2   # relative, per example: bf16 autocast keeps 8 mantissa bits through every layer
 MFU_TARGET = 0.45       # on the 3.4B shape
-TARGETS = ["openba-tokenize", "openba-init", "openba-eval", "openba-pretrain", "bench_train"]
+TARGETS = ["openba-tokenize", "openba-init", "openba-eval", "openba-generate", "openba-bench-model", "openba-pretrain",
+           "bench_train"]
 
 
 def log(message):
@@ -201,6 +202,39 @@ def cuda_against_cpu(args, tools, data):
 
 # --- (b) NCCL -------------------------------------------------------------------------
 
+# --- (a') generation on the device against the CPU ---------------------------------
+
+def generation(args, tools, data):
+    """Greedy openba-generate on the device against the CPU (fp32, token for
+    token: every output should agree, a near-tie may flip one), and the
+    device's decode speed (openba-bench-model)."""
+    inputs = os.path.join(args.work, "generate.jsonl")
+    rng = random.Random(5)
+    with open(inputs, "w") as f:
+        for _ in range(8):
+            f.write(json.dumps({"input_ids": [rng.randrange(3, data["vocab_rows"]) for _ in range(rng.randint(5, 60))]}) + "\n")
+
+    def generate(name, flags, env=None):
+        _, out = run([tools["openba-generate"], "--model", data["model"], "--input", inputs, "--quiet",
+                      "--max-new-tokens", "16", "--batch-size", "4", *flags],
+                     os.path.join(args.out, f"generate-{name}.log"), 300, env=env)
+        return [json.loads(line)["output_ids"] for line in out.splitlines() if line.strip()]
+
+    cpu = generate("cpu", ["--device", "cpu"])
+    if args.dry_run:
+        other, device = generate("cuda-style", ["--device", "cpu"], {"OPENBA_CUDA_STYLE_PATH": "1"}), "cpu"
+    else:
+        other, device = generate("cuda", ["--device", "cuda"]), "cuda"
+    same = sum(a == b for a, b in zip(cpu, other))
+    _, text = run([tools["openba-bench-model"], "--model", data["model"], "--device", device, "--quiet",
+                   "--batches", "1,32", "--new-tokens", "4" if args.dry_run else "64", "--input-length", "64",
+                   "--repeats", "1" if args.dry_run else "2"], os.path.join(args.out, "bench-model.log"), 300)
+    out = {"inputs": len(cpu), "same_tokens": same, "speed": json.loads(text.strip().splitlines()[-1])}
+    if same < len(cpu) - 1:
+        raise StepFailed("greedy outputs differ from the CPU's: " + json.dumps(out))
+    return out
+
+
 def training_config(args, data, device, backend):
     path = os.path.join(args.work, f"train-{device.replace(':', '')}-{backend}.yaml")
     with open(path, "w") as f:
@@ -352,6 +386,7 @@ def main():
         data = {}
         if step(results, "data", lambda: data.update(make_data(args, tools, args.work)) or dict(data)):
             step(results, "cuda_against_cpu", lambda: cuda_against_cpu(args, tools, data))
+            step(results, "generation", lambda: generation(args, tools, data))
             step(results, "nccl", lambda: nccl(args, tools, data))
         step(results, "throughput", lambda: throughput(args, tools))
     table = summary(results)

@@ -19,8 +19,11 @@ class DryRun(ToolTestCase):
         self.assertEqual(code, 0, stdout + stderr)
         results = json.load(open(os.path.join(out, "gpu-results.json")))
         self.assertTrue(results["dry_run"])
-        for step in ("data", "cuda_against_cpu", "nccl", "throughput"):
+        for step in ("data", "cuda_against_cpu", "generation", "nccl", "throughput"):
             self.assertTrue(results[step]["ok"], (step, results[step]))
+        # (a') generation through the CUDA-style path: the CPU's tokens, and a decode speed.
+        self.assertEqual(results["generation"]["same_tokens"], results["generation"]["inputs"])
+        self.assertEqual([d["batch"] for d in results["generation"]["speed"]["decode"]], [1, 32])
         # (a) the CUDA-style path against the fused CPU kernels, per example.
         check = results["cuda_against_cpu"]
         self.assertEqual(check["examples"], 48)

@@ -376,6 +376,31 @@ class T5Task(T5TestCase):
         self.assertEqual(summary["items"], n)
         self.assertAlmostEqual(summary["chance"], sum(1 / len(i["choice_ids"]) for i in items) / n, places=12)
 
+    def test_decoder_prefix_matches_transformers(self):
+        """decoder_prefix_ids (OpenBA's template decoder [0, <extra_id_0>]):
+        read by the decoder, not scored; single-token choices after it are
+        OpenBA's letter mode."""
+        model = self.make("v1_1")
+        items = self.random_items(8, 512, seed=12)
+        for i, item in enumerate(items):
+            item["decoder_prefix_ids"] = [0, 511 - i] if i % 2 == 0 else [0]
+        items.append({"context_ids": [17, 18, 19, 1], "choice_ids": [[65], [66], [67], [68]], "answer": 2,
+                      "decoder_prefix_ids": [0, 500]})
+        task = self.write_task(items)
+        ours = json_lines(run([tool("openba-eval"), "--model", model, "--task", task, "--quiet", "--batch-size", "5"])[1])[:-1]
+        theirs = json_lines(run([sys.executable, REFERENCE, "task", model, task])[1])
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            for x, y in zip(a["scores"], b["scores"]):
+                self.assertAlmostEqual(x, y, delta=1e-4 * max(1.0, abs(y)), msg=f"item {i}")
+            self.assertEqual(a["tokens"], [len(c) for c in items[i]["choice_ids"]], f"item {i}")
+        # A prefix of just the decoder start is the default.
+        plain = [{k: v for k, v in item.items() if k != "decoder_prefix_ids"} for item in items[1:8:2]]
+        plain_scores = json_lines(run([tool("openba-eval"), "--model", model, "--task", self.write_task(plain, "plain.jsonl"),
+                                       "--quiet"])[1])[:-1]
+        for a, b in zip(plain_scores, ours[1:8:2]):
+            for x, y in zip(a["scores"], b["scores"]):
+                self.assertAlmostEqual(x, y, delta=1e-5 * max(1.0, abs(y)))
+
     def test_bad_task_files(self):
         model = self.make("v1_0")
         good = {"context_ids": [5, 6, 1], "choice_ids": [[7], [8, 9]], "answer": 1}
@@ -384,7 +409,9 @@ class T5Task(T5TestCase):
                  ({**good, "answer": "b"}, '"answer" must be an integer'),
                  ({**good, "choice_ids": []}, '"choice_ids" must be a non-empty array'),
                  ({**good, "choice_ids": [[7], []]}, '"choice_ids[1]" is empty'),
-                 ({**good, "context_ids": [5, 100000]}, "context_ids[1] = 100000 is outside the vocabulary")]
+                 ({**good, "context_ids": [5, 100000]}, "context_ids[1] = 100000 is outside the vocabulary"),
+                 ({**good, "decoder_prefix_ids": []}, '"decoder_prefix_ids"'),
+                 ({**good, "decoder_prefix_ids": [0, 9999]}, "decoder_prefix_ids[1] = 9999 is outside the vocabulary")]
         for bad, message in cases:
             with self.subTest(message=message):
                 task = self.write_task([good, good, bad], name="bad.jsonl")

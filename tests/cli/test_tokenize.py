@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import unittest
 
-from cli_support import (TINY, ToolTestCase, demo_assets, read_binary, read_json, run, tool)
+from cli_support import (TINY, ToolTestCase, demo_assets, demo_training_assets, read_binary, read_json, run, tool)
 
 
 def read_lines(path):
@@ -237,6 +237,76 @@ class BadTokenizeInputs(ToolTestCase):
         run(args)
         self.assertFails(args, "already exists", "--force")
         run(args + ["--force"])
+
+
+class MakeTask(ToolTestCase):
+    """openba-tokenize make-task: every item checked against the documents
+    that openba-tokenize dump prints (the passage and the true continuation
+    are consecutive tokens of the named document; each distractor a span of
+    another document), the S-denoiser's format, determinism, and that
+    openba-eval --task reads the file."""
+
+    def make(self, out, *flags):
+        a = demo_training_assets()
+        run([tool("openba-tokenize"), "make-task", a["heldout"], "--tokenizer", demo_assets()[1], "--out", out, *flags])
+        with open(out) as f:
+            return f.read()
+
+    def test_items_against_the_documents(self):
+        a = demo_training_assets()
+        docs = [[int(x) for x in line.split()]
+                for line in run([tool("openba-tokenize"), "dump", a["heldout"], "--count", "0"])[1].splitlines()]
+        text = self.make(self.path("task.jsonl"), "--items", "120", "--context-tokens", "20", "--choice-tokens", "6")
+        items = [json.loads(line) for line in text.splitlines()]
+        self.assertEqual(len(items), 120)
+        answers = collections.Counter()
+        for i, item in enumerate(items):
+            ctx, choices, k = item["context_ids"], item["choice_ids"], item["answer"]
+            doc, start = docs[item["document"]], item["start"]
+            self.assertEqual(len(ctx), 1 + 20 + 2, i)
+            sentinel, eos = ctx[-2], ctx[-1]
+            self.assertEqual(eos, 1)
+            self.assertEqual(ctx[1:-2], doc[start:start + 20], i)
+            self.assertEqual(len(choices), 4)
+            for c in choices:
+                self.assertEqual(len(c), 6 + 2)
+                self.assertEqual((c[0], c[-1]), (sentinel, eos))
+            self.assertEqual(choices[k][1:-1], doc[start + 20:start + 26], i)
+            # Each distractor: a span of another document, each document once.
+            sources = set()
+            for j, c in enumerate(choices):
+                if j == k:
+                    continue
+                found = [d for d, other in enumerate(docs) if d != item["document"] and any(
+                    other[t:t + 6] == c[1:-1] for t in range(len(other) - 5))]
+                self.assertTrue(found, f"item {i} choice {j}")
+                sources.add(tuple(found))
+            self.assertEqual(len(sources), 3, i)
+            answers[k] += 1
+        self.assertEqual(sorted(answers), [0, 1, 2, 3])
+        self.assertTrue(all(n >= 15 for n in answers.values()), answers)
+        # <S> opens every passage, as the S-denoiser's inputs (OpenBA's
+        # layout: <extra_id_0>, then <R>, <S>, <X>).
+        self.assertEqual({item["context_ids"][0] for item in items}, {sentinel + 2})
+
+    def test_deterministic_and_read_by_openba_eval(self):
+        a = demo_training_assets()
+        one = self.make(self.path("a.jsonl"), "--items", "30")
+        self.assertEqual(one, self.make(self.path("b.jsonl"), "--items", "30"))
+        self.assertNotEqual(one, self.make(self.path("c.jsonl"), "--items", "30", "--seed", "1"))
+        summary = json.loads(run([tool("openba-eval"), "--model", a["base"], "--task", self.path("a.jsonl"),
+                                  "--quiet"])[1].splitlines()[-1])
+        self.assertEqual(summary["items"], 30)
+        self.assertAlmostEqual(summary["chance"], 0.25)
+
+    def test_bad_options(self):
+        a = demo_training_assets()
+        base = [tool("openba-tokenize"), "make-task", a["heldout"], "--tokenizer", demo_assets()[1], "--out",
+                self.path("t.jsonl")]
+        self.assertFails(base + ["--context-tokens", "1000000"], "documents of at least 1000012 tokens")
+        self.assertFails(base + ["--choices", "1"], "--choices must be at least 2")
+        self.assertFails(base + ["--items", "0"], "--items must be at least 1")
+        self.assertFalse(os.path.exists(self.path("t.jsonl")))
 
 
 if __name__ == "__main__":

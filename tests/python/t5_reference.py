@@ -206,7 +206,8 @@ def evaluate(args):
 
 def task(args):
     """Multiple-choice scores as transformers computes them: each choice's
-    summed log-likelihood as the labels of the context, one line per item."""
+    summed log-likelihood after the context and the item's decoder prefix
+    (default: the decoder start), one line per item."""
     model = load(args.checkpoint)
     with open(args.data) as f, torch.no_grad():
         for line in f:
@@ -214,11 +215,13 @@ def task(args):
                 continue
             item = json.loads(line)
             ids = torch.tensor([item["context_ids"]])
+            prefix = item.get("decoder_prefix_ids", [model.config.decoder_start_token_id])
             scores = []
             for choice in item["choice_ids"]:
-                labels = torch.tensor([choice])
-                logits = model(input_ids=ids, labels=labels).logits.float()
-                scores.append(-torch.nn.functional.cross_entropy(logits[0], labels[0], reduction="sum").item())
+                # The decoder reads the prefix, then the choice; only the choice is scored.
+                decoder_input = torch.tensor([prefix + choice[:-1]])
+                logits = model(input_ids=ids, decoder_input_ids=decoder_input).logits.float()[0, len(prefix) - 1:]
+                scores.append(torch.log_softmax(logits, -1).gather(1, torch.tensor(choice).view(-1, 1)).sum().item())
             print(json.dumps({"scores": scores}))
 
 

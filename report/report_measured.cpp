@@ -96,7 +96,12 @@ Section measured_section(const ReportInfo& r) {
     for (int64_t batch : batches) {
       b += td(rate_text(decode_rate(m, batch)), true) + td(ratio_text(ratio(decode_rate(m, batch), decode_rate(*base, batch))), true);
     }
-    b += td(m.peak_memory_bytes ? human_bytes(static_cast<uint64_t>(*m.peak_memory_bytes)) : "n/a", true, m.peak_memory_kind);
+    // A CPU figure is the process' peak RSS, which only grows over a run:
+    // per model only on CUDA (the allocator's peak, reset per measurement).
+    const bool per_model = m.peak_memory_kind == "cuda allocated";
+    b += td(m.peak_memory_bytes && per_model ? human_bytes(static_cast<uint64_t>(*m.peak_memory_bytes)) : "n/a", true,
+            per_model ? m.peak_memory_kind
+                      : "on CPU the process' peak RSS accumulates over the run; openba-bench-model measures one model");
     for (const auto& file : tasks) {
       const MeasuredTask* task = nullptr;
       for (const auto& t : m.tasks) {

@@ -25,14 +25,9 @@ COMPRESS = tool("openba-compress")
 DEMO_TRAIN = os.path.join(SOURCE_DIR, "configs", "train", "demo.yaml")
 
 
-def mini_pipeline(assets, name="mini", pretrain_steps=4, extra_steps="", recover_extra=""):
-    """A pipeline of every kind of step, small enough for a test: base
-    pretraining, layer -> recover -> width (with its random baseline) ->
-    recover -> eval -> vocab."""
-    return f"""# a test pipeline
-name: {name}
-description: "every step kind on the tiny model <&>"
-model: {assets['base']}
+def model_and_data(assets):
+    """The model, data: and defaults.compress of the test pipelines."""
+    return f"""model: {assets['base']}
 data:
   train: {assets['train']}
   heldout: {assets['heldout']}
@@ -41,7 +36,17 @@ data:
   decoder_tokens: 48
 defaults:
   compress:
-    calib-samples: 16
+    calib-samples: 16"""
+
+
+def mini_pipeline(assets, name="mini", pretrain_steps=4, extra_steps="", recover_extra=""):
+    """A pipeline of every kind of step, small enough for a test: base
+    pretraining, layer -> recover -> width (with its random baseline) ->
+    recover -> eval -> vocab."""
+    return f"""# a test pipeline
+name: {name}
+description: "every step kind on the tiny model <&>"
+{model_and_data(assets)}
   pretrain:
     config: {DEMO_TRAIN}
     set:
@@ -265,16 +270,7 @@ def measure_pipeline(assets, task, measure=None):
     """Layer pruning, an eval step and vocabulary pruning with measure: over them."""
     measure = measure or "speed: {batches: [1, 2], new_tokens: 4, input_length: 8, encoder_batch: 2, repeats: 1}"
     return f"""name: measured
-model: {assets['base']}
-data:
-  train: {assets['train']}
-  heldout: {assets['heldout']}
-  heldout_per_denoiser: 2
-  encoder_tokens: 96
-  decoder_tokens: 48
-defaults:
-  compress:
-    calib-samples: 16
+{model_and_data(assets)}
 measure:
   {measure}
   tasks: [{task}]

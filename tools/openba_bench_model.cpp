@@ -29,8 +29,7 @@ int main(int argc, char** argv) {
     app.add_option("--encoder-batch", o.encoder_batch, "inputs per encoder pass (default 8)");
     app.add_option("--repeats", o.repeats, "timed runs of each measurement; the best counts (default 2)");
     app.add_option("--device", device_name, "cpu or cuda[:N] (default cpu)");
-    app.add_option("--precision", precision, "fp32 (default), or bf16: CUDA autocast over fp32 weights")
-        ->check(CLI::IsMember({"fp32", "bf16"}));
+    openba::add_precision_option(app, precision);
     app.add_option("--threads", threads, "CPU threads (default: all cores)");
     app.add_flag("--quiet", quiet, "no progress lines on stderr");
     openba::parse_command_line(app, argc, argv);
@@ -38,10 +37,7 @@ int main(int argc, char** argv) {
     o.batches = openba::parse_int_list(batches_text, "--batches", 1);
     openba::check_speed_options(o);
     const torch::Device device(device_name);
-    if (precision == "bf16" && !device.is_cuda()) {
-      throw openba::Error("--precision bf16 needs --device cuda (bf16 autocast runs on CUDA; CPU computes in fp32)");
-    }
-    openba::AutocastScope autocast(openba::training_autocast(precision == "bf16"));
+    openba::AutocastScope autocast(openba::precision_autocast(precision, device_name));
     const openba::Checkpoint checkpoint = openba::Checkpoint::open(model_dir);
     openba::Seq2SeqModel model = openba::load_model(checkpoint, device);
     model->eval();

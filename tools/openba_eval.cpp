@@ -110,19 +110,14 @@ int main(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
     app.add_option("--device", device_name, "cpu or cuda[:N] (default cpu)");
     std::string precision = "fp32";
-    app.add_option("--precision", precision,
-                   "fp32 (default), or bf16: CUDA autocast to bfloat16 over fp32 weights, as training runs")
-        ->check(CLI::IsMember({"fp32", "bf16"}));
+    openba::add_precision_option(app, precision);
     app.add_option("--threads", threads, "CPU threads (default: all cores)");
     app.add_flag("--quiet", quiet, "no progress output");
     openba::parse_command_line(app, argc, argv);
     openba::configure_threads(threads);
 
     const torch::Device device(device_name);
-    if (precision == "bf16" && !device.is_cuda()) {
-      throw openba::Error("--precision bf16 needs --device cuda (bf16 autocast runs on CUDA; CPU computes in fp32)");
-    }
-    const openba::AutocastState autocast_state = openba::training_autocast(precision == "bf16");
+    const openba::AutocastState autocast_state = openba::precision_autocast(precision, device_name);
     const std::string input_path = task_path.empty() ? data_path : task_path;
     std::ifstream in(input_path);
     if (!in) throw openba::Error(input_path + ": cannot open");

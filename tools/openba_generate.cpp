@@ -82,8 +82,7 @@ int main(int argc, char** argv) {
     app.add_flag("--no-cache", no_cache, "rerun the decoder over the whole prefix every step (for checking)");
     app.add_option("--batch-size", batch_size, "inputs per batch (default 8)")->check(CLI::PositiveNumber);
     app.add_option("--device", device_name, "cpu or cuda[:N] (default cpu)");
-    app.add_option("--precision", precision, "fp32 (default), or bf16: CUDA autocast over fp32 weights")
-        ->check(CLI::IsMember({"fp32", "bf16"}));
+    openba::add_precision_option(app, precision);
     app.add_option("--threads", threads, "CPU threads (default: all cores)");
     app.add_flag("--quiet", quiet, "no progress output");
     openba::parse_command_line(app, argc, argv);
@@ -99,10 +98,7 @@ int main(int argc, char** argv) {
     if (!decoder_prefix.empty()) o.decoder_prefix = openba::parse_int_list(decoder_prefix, "--decoder-prefix", 0);
     openba::check_generation_options(o);
     const torch::Device device(device_name);
-    if (precision == "bf16" && !device.is_cuda()) {
-      throw openba::Error("--precision bf16 needs --device cuda (bf16 autocast runs on CUDA; CPU computes in fp32)");
-    }
-    const openba::AutocastState autocast_state = openba::training_autocast(precision == "bf16");
+    const openba::AutocastState autocast_state = openba::precision_autocast(precision, device_name);
 
     const openba::Checkpoint checkpoint = openba::Checkpoint::open(model_dir);
     const auto inputs = read_inputs(input_path, checkpoint.config().vocab_size);
